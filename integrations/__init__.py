@@ -1,0 +1,1 @@
+"""Integrations of synthaug generators with other tools (importable as ``synthaug.integrations``)."""

@@ -1,0 +1,25 @@
+"""synthaug: synthetic-data augmentation with class-conditional generative models.
+
+Heavy modules (TensorFlow, Keras) are imported on first use of a public name, so that
+``import synthaug`` and ``synthaug --help`` stay fast.
+"""
+from importlib import import_module
+
+__version__ = "0.1.0"
+__all__ = ["VAE", "GenerativeEstimator", "load"]
+
+_LAZY = {
+    "VAE": "synthaug.models.vae",
+    "GenerativeEstimator": "synthaug.base",
+    "load": "synthaug.base",
+}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'synthaug' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + __all__)

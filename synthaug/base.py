@@ -1,0 +1,317 @@
+"""GenerativeEstimator: the scikit-learn face shared by every synthaug generator.
+
+It owns input validation, the mapping between the caller's data range and the network's,
+labels, seeds, the Keras model's life cycle, and saving/loading without pickle.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+FORMAT_VERSION = 1
+_MAX_DISCRETE_LEVELS = 32  # integer data with at most this many levels gets a categorical likelihood
+
+
+def _check_finite(X: np.ndarray, name: str = "X") -> None:
+    bad = ~np.isfinite(X.reshape(len(X), -1)).all(axis=1)
+    if bad.any():
+        rows = np.flatnonzero(bad)
+        kind = "NaN" if np.isnan(X).any() else "inf"
+        raise ValueError(
+            f"{name} contains {kind} (NaN or inf) in {len(rows)} rows (first: row {rows[0]}); "
+            "remove or impute them before fit"
+        )
+
+
+class GenerativeEstimator(BaseEstimator):
+    """Base class of synthaug generators (not used directly).
+
+    Subclasses implement ``_build_model`` and ``_fit_model`` and the sampling hooks. This class
+    validates input, learns the data's range and dtype, encodes labels and handles saving.
+
+    Data shapes: images ``(n, H, W)`` or ``(n, H, W, C)`` and tabular ``(n, d)``. Output of
+    ``generate`` has the input's sample shape, dtype and value range.
+    """
+
+    # -- validation -------------------------------------------------------------------------
+    def _validate_X(self, X, *, reset: bool) -> np.ndarray:
+        if reset:
+            X = np.asarray(X) if not hasattr(X, "tocsr") else X
+            X = validate_data(
+                self, X, reset=True, allow_nd=True, ensure_all_finite=False,
+                dtype="numeric", ensure_min_samples=2,
+            )
+            if X.ndim not in (2, 3, 4):
+                raise ValueError(
+                    f"X must be tabular (n, d) or images (n, H, W) / (n, H, W, C); got shape {X.shape}"
+                )
+            _check_finite(X)
+            return X
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, allow_nd=True, ensure_all_finite=False, dtype="numeric")
+        if X.shape[1:] != tuple(self.input_shape_):
+            raise ValueError(
+                f"X has sample shape {X.shape[1:]}, but {type(self).__name__} was fitted on "
+                f"sample shape {tuple(self.input_shape_)}"
+            )
+        _check_finite(X)
+        return X
+
+    def _fit_data(self, X, y):
+        """Validate X and y, learn range/dtype/labels. Returns (X float32 in network units, y codes)."""
+        X = self._validate_X(X, reset=True)
+        self.input_shape_ = tuple(X.shape[1:])
+        self.dtype_ = X.dtype
+        self.data_min_ = float(X.min())
+        self.data_max_ = float(X.max())
+        is_integer = bool(np.all(np.equal(np.mod(X, 1), 0)))
+        levels = int(round(self.data_max_ - self.data_min_)) + 1
+        self.n_levels_ = levels if is_integer and levels <= _MAX_DISCRETE_LEVELS else None
+        if self.n_levels_ is None:
+            # Continuous data: per-feature standardisation for tabular, global for images.
+            axis = 0 if X.ndim == 2 else None
+            self.offset_ = np.asarray(X.mean(axis=axis), dtype=np.float64)
+            scale = np.asarray(X.std(axis=axis), dtype=np.float64)
+            self.scale_ = np.where(scale > 0, scale, 1.0)
+            self.feature_min_ = np.asarray(X.min(axis=axis), dtype=np.float64)
+            self.feature_max_ = np.asarray(X.max(axis=axis), dtype=np.float64)
+        if y is None:
+            self.classes_ = None
+            self.class_prior_ = None
+            codes = None
+        else:
+            y = np.asarray(y)
+            if y.ndim != 1 or len(y) != len(X):
+                raise ValueError(f"y must be 1-d with {len(X)} labels to match X; got shape {y.shape}")
+            self.classes_, codes = np.unique(y, return_inverse=True)
+            self.class_prior_ = np.bincount(codes) / len(codes)
+        return self._to_network(X), codes
+
+    # -- the data scaler ----------------------------------------------------------------------
+    def _to_network(self, X: np.ndarray) -> np.ndarray:
+        """Caller's units → network units: integer levels 0..L-1, or standardised floats."""
+        X = np.asarray(X, dtype=np.float64).reshape(len(X), -1)
+        if self.n_levels_ is not None:
+            return np.clip(np.rint(X - self.data_min_), 0, self.n_levels_ - 1).astype(np.int32)
+        return ((X - self.offset_.reshape(1, -1) if self.offset_.ndim else X - self.offset_)
+                / (self.scale_.reshape(1, -1) if self.scale_.ndim else self.scale_)).astype(np.float32)
+
+    def _from_network(self, Z: np.ndarray) -> np.ndarray:
+        """Network units → caller's shape, dtype and value range."""
+        Z = np.asarray(Z, dtype=np.float64)
+        if self.n_levels_ is not None:
+            X = Z + self.data_min_
+        else:
+            offset = self.offset_.reshape(1, -1) if self.offset_.ndim else self.offset_
+            scale = self.scale_.reshape(1, -1) if self.scale_.ndim else self.scale_
+            lo = self.feature_min_.reshape(1, -1) if self.feature_min_.ndim else self.feature_min_
+            hi = self.feature_max_.reshape(1, -1) if self.feature_max_.ndim else self.feature_max_
+            X = np.clip(Z * scale + offset, lo, hi)
+        if np.issubdtype(self.dtype_, np.integer):
+            X = np.rint(X)
+        return X.astype(self.dtype_).reshape((len(X),) + tuple(self.input_shape_))
+
+    def _log_jacobian(self) -> float:
+        """log |d network / d X| summed over dimensions, for densities in the caller's units."""
+        if self.n_levels_ is not None:
+            return 0.0
+        d = int(np.prod(self.input_shape_))
+        return float(-np.sum(np.broadcast_to(np.log(self.scale_), (d,))))
+
+    # -- labels -------------------------------------------------------------------------------
+    @property
+    def is_conditional_(self) -> bool:
+        check_is_fitted(self)
+        return self.classes_ is not None
+
+    def _label_codes(self, y, n_samples: int, rng: np.random.RandomState):
+        if self.classes_ is None:
+            if y is not None:
+                raise ValueError(f"{type(self).__name__} was fitted without labels; pass y=None")
+            return None
+        if y is None:
+            return rng.choice(len(self.classes_), size=n_samples, p=self.class_prior_)
+        y = np.asarray(y)
+        if y.ndim == 0:
+            y = np.full(n_samples, y.item(), dtype=self.classes_.dtype)
+        if y.shape != (n_samples,):
+            raise ValueError(f"y must be a single label or {n_samples} labels; got shape {y.shape}")
+        unknown = np.setdiff1d(y, self.classes_)
+        if unknown.size:
+            raise ValueError(
+                f"y contains labels not seen in fit: {unknown[:5].tolist()}; known: {self.classes_.tolist()}"
+            )
+        return np.searchsorted(self.classes_, y)
+
+    def _check_label_input(self, X, y):
+        if self.classes_ is None:
+            return None
+        if y is None:
+            raise ValueError(f"{type(self).__name__} is class-conditional: pass the labels y of X")
+        return self._label_codes(np.asarray(y), len(X), check_random_state(0))
+
+    # -- public API ---------------------------------------------------------------------------
+    def generate(self, n_samples: int, y=None, random_state=None):
+        """Draw synthetic samples.
+
+        Parameters
+        ----------
+        n_samples : int
+            Number of samples.
+        y : label or array-like of shape (n_samples,), default=None
+            Labels to condition on (conditional models only). ``None`` samples labels in the
+            training class balance.
+        random_state : int, RandomState or None, default=None
+            Same seed, same samples.
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, *input_shape_)
+            Samples in the dtype and value range of the training data.
+        y : ndarray of shape (n_samples,)
+            Returned only by a model fitted with labels: the labels of the samples. A conditional
+            model always returns ``(X, y)``, an unconditional one ``X`` alone.
+        """
+        check_is_fitted(self)
+        if not isinstance(n_samples, (int, np.integer)) or n_samples < 1:
+            raise ValueError(f"n_samples must be a positive integer; got {n_samples!r}")
+        rng = check_random_state(random_state)
+        codes = self._label_codes(y, int(n_samples), rng)
+        Z = self._sample_network(int(n_samples), codes, rng)
+        X = self._from_network(Z)
+        if self.classes_ is None:
+            return X
+        return X, self.classes_[codes]
+
+    # -- saving -------------------------------------------------------------------------------
+    _FITTED_ARRAYS = ("offset_", "scale_", "feature_min_", "feature_max_", "classes_", "class_prior_")
+
+    def _fitted_state(self) -> dict:
+        state = {
+            "input_shape_": list(self.input_shape_),
+            "dtype_": np.dtype(self.dtype_).str,
+            "data_min_": self.data_min_,
+            "data_max_": self.data_max_,
+            "n_levels_": self.n_levels_,
+            "n_features_in_": int(self.n_features_in_),
+            "history_": self.history_,
+        }
+        for name in self._FITTED_ARRAYS:
+            value = getattr(self, name, None)
+            if value is not None:
+                value = np.asarray(value)
+                state[name] = {"dtype": value.dtype.str, "data": value.tolist()}
+        return state
+
+    def _restore_state(self, state: dict) -> None:
+        self.input_shape_ = tuple(state["input_shape_"])
+        self.dtype_ = np.dtype(state["dtype_"])
+        for name in ("data_min_", "data_max_", "n_levels_", "n_features_in_", "history_"):
+            setattr(self, name, state[name])
+        for name in self._FITTED_ARRAYS:
+            entry = state.get(name)
+            setattr(self, name, None if entry is None else np.asarray(entry["data"], dtype=entry["dtype"]))
+
+    def _model_bytes(self) -> bytes:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "model.keras")
+            self.model_.save(path)
+            return Path(path).read_bytes()
+
+    @staticmethod
+    def _load_model_bytes(data: bytes):
+        import keras
+
+        from synthaug.models import vae  # noqa: F401  registers the custom classes
+
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "model.keras")
+            Path(path).write_bytes(data)
+            return keras.saving.load_model(path, safe_mode=True, compile=False)
+
+    def save(self, path, *, overwrite: bool = False) -> Path:
+        """Save the fitted generator to one ``.synthaug`` file (a zip of JSON and a ``.keras`` model).
+
+        No pickle is used; :func:`synthaug.load` reads it back with Keras' ``safe_mode``.
+        The file is written atomically; an existing file is refused unless ``overwrite=True``.
+        """
+        check_is_fitted(self)
+        path = Path(path)
+        if path.exists() and not overwrite:
+            raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
+        meta = {
+            "format": "synthaug",
+            "format_version": FORMAT_VERSION,
+            "class": type(self).__name__,
+            "params": self.get_params(deep=False),
+            "state": self._fitted_state(),
+        }
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+            zf.writestr("synthaug.json", json.dumps(meta, indent=1))
+            zf.writestr("model.keras", self._model_bytes())
+        from synthaug.io import atomic_write_bytes
+
+        atomic_write_bytes(path, buf.getvalue())
+        return path
+
+    # -- pickling: the Keras model travels as .keras bytes and is reloaded in safe mode ---------
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        if "model_" in state:
+            state["model_"] = self._model_bytes()
+        return state
+
+    def __setstate__(self, state):
+        if isinstance(state.get("model_"), bytes):
+            state["model_"] = self._load_model_bytes(state["model_"])
+        self.__dict__.update(state)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.non_deterministic = True
+        tags.input_tags.allow_nan = False
+        return tags
+
+
+def _registry() -> dict:
+    from synthaug.models.vae import VAE
+
+    return {"VAE": VAE}
+
+
+def load(path):
+    """Load a generator saved with ``save``. Never unpickles and never runs code from the file.
+
+    Raises
+    ------
+    ValueError
+        If the file is not a synthaug model file, or names an unknown model class.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no model file at {path}")
+    try:
+        with zipfile.ZipFile(path) as zf:
+            meta = json.loads(zf.read("synthaug.json"))
+            model_bytes = zf.read("model.keras")
+    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path} is not a synthaug model file ({exc})") from None
+    if meta.get("format") != "synthaug" or meta.get("format_version") != FORMAT_VERSION:
+        raise ValueError(f"{path} is not a synthaug model file of format version {FORMAT_VERSION}")
+    cls = _registry().get(meta.get("class"))
+    if cls is None:
+        raise ValueError(f"{path} names an unknown model class {meta.get('class')!r}")
+    est = cls(**meta["params"])
+    est._restore_state(meta["state"])
+    est.model_ = GenerativeEstimator._load_model_bytes(model_bytes)
+    return est

@@ -1,0 +1,164 @@
+"""Reading folders of images or arrays into numpy, and writing outputs atomically.
+
+Nothing else in synthaug writes files; every write goes through :func:`atomic_write_bytes`.
+"""
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"}
+
+
+def atomic_write_bytes(path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` through a temporary file and an atomic rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+@dataclass
+class Dataset:
+    """Arrays read from disk: ``X``, labels ``y`` (or None), class names, and skipped files."""
+
+    X: np.ndarray
+    y: np.ndarray | None = None
+    class_names: list[str] | None = None
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+
+def _read_image(path: Path) -> np.ndarray:
+    from PIL import Image
+
+    with Image.open(path) as img:
+        img.load()
+        if img.mode not in ("L", "I;16", "I;16B", "I", "RGB", "RGBA"):
+            img = img.convert("RGB")
+        arr = np.asarray(img)
+    if arr.dtype == np.int32:  # mode "I" of 16-bit TIFF/PNG
+        arr = arr.astype(np.uint16)
+    return arr
+
+
+def read_data(path) -> Dataset:
+    """Read ``.npy`` / ``.npz`` arrays or a folder of images.
+
+    A folder of images whose sub-folders hold the images gives one class per sub-folder (as
+    ``keras.utils.image_dataset_from_directory`` does); a flat folder gives unlabelled images.
+    Corrupt or unreadable images are skipped and listed in ``Dataset.skipped``.
+    ``.npz`` files hold ``X`` and optionally ``y``.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no such file or folder: {path}")
+    if path.is_file():
+        if path.suffix == ".npy":
+            return Dataset(np.load(path, allow_pickle=False))
+        if path.suffix == ".npz":
+            with np.load(path, allow_pickle=False) as npz:
+                if "X" not in npz:
+                    raise ValueError(f"{path} has no array named 'X' (found: {sorted(npz.files)})")
+                return Dataset(npz["X"], npz["y"] if "y" in npz else None)
+        raise ValueError(f"{path}: expected a folder of images, a .npy or a .npz file")
+    subdirs = sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if subdirs:
+        groups = [(d.name, sorted(f for f in d.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)) for d in subdirs]
+        class_names = [name for name, files in groups if files]
+    else:
+        groups = [(None, sorted(f for f in path.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES))]
+        class_names = None
+    images, labels, skipped = [], [], []
+    for label, files in groups:
+        for f in files:
+            try:
+                images.append(_read_image(f))
+                labels.append(label)
+            except Exception as exc:  # PIL raises many kinds for a corrupt file
+                skipped.append((str(f), f"{type(exc).__name__}: {exc}"))
+    if not images:
+        raise ValueError(f"{path} holds no readable images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+    shapes = {im.shape for im in images}
+    if len(shapes) > 1:
+        raise ValueError(f"images in {path} have different shapes {sorted(shapes)[:4]}; resize them to one size")
+    X = np.stack(images)
+    y = np.asarray(labels) if class_names else None
+    return Dataset(X, y, class_names, skipped)
+
+
+def encode_png(image: np.ndarray) -> bytes:
+    """Encode one (H, W), (H, W, 1) or (H, W, 3/4) uint8/uint16 image as PNG bytes."""
+    from PIL import Image
+
+    if image.ndim == 3 and image.shape[-1] == 1:
+        image = image[..., 0]
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def to_display_uint8(X: np.ndarray, lo: float | None = None, hi: float | None = None) -> np.ndarray:
+    """Scale any numeric image batch to uint8 0..255 for viewing."""
+    X = np.asarray(X, dtype=np.float64)
+    lo = X.min() if lo is None else lo
+    hi = X.max() if hi is None else hi
+    return np.clip(np.rint((X - lo) / max(hi - lo, 1e-12) * 255), 0, 255).astype(np.uint8)
+
+
+def sample_grid(X: np.ndarray, path, *, n_cols: int = 10, scale: int = 4, overwrite: bool = False) -> Path:
+    """Write a PNG grid of image samples (N, H, W[, C]) enlarged ``scale`` times."""
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
+    X = np.asarray(X)
+    if X.ndim == 2:
+        side = int(round(np.sqrt(X.shape[1])))
+        if side * side != X.shape[1]:
+            raise ValueError(f"cannot show tabular samples with {X.shape[1]} features as images")
+        X = X.reshape(-1, side, side)
+    if X.ndim == 4 and X.shape[-1] == 1:
+        X = X[..., 0]
+    X = to_display_uint8(X)
+    n = len(X)
+    n_cols = min(n_cols, n)
+    n_rows = -(-n // n_cols)
+    h, w = X.shape[1:3]
+    grid = np.full((n_rows * (h + 1) + 1, n_cols * (w + 1) + 1) + X.shape[3:], 255, dtype=np.uint8)
+    for i, img in enumerate(X):
+        r, c = divmod(i, n_cols)
+        grid[1 + r * (h + 1): 1 + r * (h + 1) + h, 1 + c * (w + 1): 1 + c * (w + 1) + w] = img
+    grid = np.repeat(np.repeat(grid, scale, axis=0), scale, axis=1)
+    return atomic_write_bytes(path, encode_png(grid))
+
+
+def write_samples(X: np.ndarray, out_dir, *, y=None, prefix: str = "synthetic", overwrite: bool = False) -> list[Path]:
+    """Write samples to ``out_dir``: images as PNG files (one sub-folder per label), tabular data
+    as ``samples.npz``. Refuses a non-empty ``out_dir`` unless ``overwrite=True``."""
+    out_dir = Path(out_dir)
+    if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
+        raise FileExistsError(f"{out_dir} is not empty; pass overwrite=True to write into it")
+    X = np.asarray(X)
+    written = []
+    is_image = X.ndim >= 3 and X.dtype in (np.uint8, np.uint16) and (X.ndim == 3 or X.shape[-1] in (1, 3, 4))
+    if not is_image:
+        buf = io.BytesIO()
+        np.savez(buf, X=X, **({} if y is None else {"y": np.asarray(y)}))
+        return [atomic_write_bytes(out_dir / "samples.npz", buf.getvalue())]
+    width = len(str(len(X)))
+    for i, image in enumerate(X):
+        folder = out_dir if y is None else out_dir / str(y[i])
+        written.append(atomic_write_bytes(folder / f"{prefix}_{i:0{width}d}.png", encode_png(image)))
+    return written

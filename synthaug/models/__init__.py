@@ -1,0 +1,1 @@
+"""Generator families: one Keras model and its estimator each."""
