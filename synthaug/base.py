@@ -311,7 +311,13 @@ def load(path):
     cls = _registry().get(meta.get("class"))
     if cls is None:
         raise ValueError(f"{path} names an unknown model class {meta.get('class')!r}")
-    est = cls(**meta["params"])
+    defaults = cls().get_params(deep=False)
+    params = {
+        # JSON has no tuples: give tuple-valued parameters back their type.
+        k: tuple(v) if isinstance(v, list) and isinstance(defaults.get(k), tuple) else v
+        for k, v in meta["params"].items()
+    }
+    est = cls(**params)
     est._restore_state(meta["state"])
     est.model_ = GenerativeEstimator._load_model_bytes(model_bytes)
     return est

@@ -1,0 +1,14 @@
+"""scikit-learn's own estimator checks on a fast VAE configuration."""
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from synthaug import VAE
+
+EXPECTED_FAILED = {}
+
+
+@parametrize_with_checks(
+    [VAE(hidden_units=(8,), latent_dim=2, epochs=2, n_importance=4, random_state=0)],
+    expected_failed_checks=lambda est: EXPECTED_FAILED,
+)
+def test_sklearn_compatible(estimator, check):
+    check(estimator)

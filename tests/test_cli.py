@@ -1,0 +1,71 @@
+import subprocess
+import sys
+
+import numpy as np
+from click.testing import CliRunner
+from PIL import Image
+from sklearn.datasets import load_digits
+
+import synthaug
+from synthaug.cli import cli
+
+
+def test_help_does_not_import_tensorflow():
+    code = "import sys; from synthaug.cli import cli; assert 'tensorflow' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
+    result = CliRunner().invoke(cli, ["--help"])
+    assert result.exit_code == 0 and "generate" in result.output
+
+
+def _image_folder(root):
+    d = load_digits()
+    for label in (0, 1):
+        folder = root / "images" / str(label)
+        folder.mkdir(parents=True)
+        for i, img in enumerate(d.images[d.target == label][:15]):
+            Image.fromarray((img * 15).astype(np.uint8)).save(folder / f"{i}.png")
+    (root / "images" / "1" / "broken.png").write_bytes(b"not a png")
+    return root / "images"
+
+
+def test_fit_then_generate_on_image_folder(tmp_path):
+    images = _image_folder(tmp_path)
+    runner = CliRunner()
+    model = tmp_path / "m.synthaug"
+    result = runner.invoke(cli, ["fit", str(images), "-o", str(model), "--epochs", "2", "-q"])
+    # the corrupt file is skipped, reported, and the exit code says so
+    assert result.exit_code == 1, result.output
+    assert "broken.png" in result.stderr
+    est = synthaug.load(model)
+    assert list(est.classes_) == ["0", "1"] and est.input_shape_ == (8, 8)
+    out = tmp_path / "out"
+    result = runner.invoke(cli, ["generate", str(model), "-n", "6", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    pngs = sorted(out.glob("*/*.png"))
+    assert len(pngs) == 6 and np.asarray(Image.open(pngs[0])).dtype == np.uint8
+    assert (out / "grid.png").exists()
+    # refuses to clobber
+    result = runner.invoke(cli, ["generate", str(model), "-n", "6", "-o", str(out)])
+    assert result.exit_code == 2 and "not empty" in result.output
+    result = runner.invoke(cli, ["fit", str(images), "-o", str(model), "--epochs", "1", "-q"])
+    assert result.exit_code == 2 and "exists" in result.output
+
+
+def test_fit_npz_and_bad_model_file(tmp_path):
+    d = load_digits()
+    np.savez(tmp_path / "d.npz", X=d.data[:100], y=d.target[:100])
+    runner = CliRunner()
+    result = runner.invoke(cli, ["fit", str(tmp_path / "d.npz"), "-o", str(tmp_path / "m.synthaug"),
+                                 "--epochs", "2", "-q"])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(cli, ["generate", str(tmp_path / "m.synthaug"), "-n", "5", "-o", str(tmp_path / "o")])
+    assert result.exit_code == 0 and (tmp_path / "o" / "samples.npz").exists()
+    (tmp_path / "bad.synthaug").write_text("hello")
+    result = runner.invoke(cli, ["generate", str(tmp_path / "bad.synthaug"), "-n", "5", "-o", str(tmp_path / "p")])
+    assert result.exit_code == 1 and "not a synthaug model file" in result.output
+
+
+def test_empty_folder_is_a_clear_error(tmp_path):
+    (tmp_path / "empty").mkdir()
+    result = CliRunner().invoke(cli, ["fit", str(tmp_path / "empty"), "-o", str(tmp_path / "m.synthaug")])
+    assert result.exit_code == 1 and "no readable images" in result.output
