@@ -66,14 +66,18 @@ class GenerativeEstimator(BaseEstimator):
         _check_finite(X)
         return X
 
-    def _fit_data(self, X, y):
-        """Validate X and y, learn range/dtype/labels. Returns (X float32 in network units, y codes)."""
+    def _fit_data(self, X, y, *, discrete: bool = True):
+        """Validate X and y, learn range/dtype/labels. Returns (X in network units, y codes).
+
+        ``discrete=False`` treats integer data as continuous (a model asked for a continuous
+        likelihood); otherwise integer data with few levels is kept as levels 0..L-1.
+        """
         X = self._validate_X(X, reset=True)
         self.input_shape_ = tuple(X.shape[1:])
         self.dtype_ = X.dtype
         self.data_min_ = float(X.min())
         self.data_max_ = float(X.max())
-        is_integer = bool(np.all(np.equal(np.mod(X, 1), 0)))
+        is_integer = discrete and bool(np.all(np.equal(np.mod(X, 1), 0)))
         levels = int(round(self.data_max_ - self.data_min_)) + 1
         self.n_levels_ = levels if is_integer and levels <= _MAX_DISCRETE_LEVELS else None
         if self.n_levels_ is None:
@@ -102,8 +106,8 @@ class GenerativeEstimator(BaseEstimator):
         X = np.asarray(X, dtype=np.float64).reshape(len(X), -1)
         if self.n_levels_ is not None:
             return np.clip(np.rint(X - self.data_min_), 0, self.n_levels_ - 1).astype(np.int32)
-        return ((X - self.offset_.reshape(1, -1) if self.offset_.ndim else X - self.offset_)
-                / (self.scale_.reshape(1, -1) if self.scale_.ndim else self.scale_)).astype(np.float32)
+        # reshape(1, -1) broadcasts both per-feature (d,) and global () statistics.
+        return ((X - self.offset_.reshape(1, -1)) / self.scale_.reshape(1, -1)).astype(np.float32)
 
     def _from_network(self, Z: np.ndarray) -> np.ndarray:
         """Network units → caller's shape, dtype and value range."""
@@ -111,11 +115,8 @@ class GenerativeEstimator(BaseEstimator):
         if self.n_levels_ is not None:
             X = Z + self.data_min_
         else:
-            offset = self.offset_.reshape(1, -1) if self.offset_.ndim else self.offset_
-            scale = self.scale_.reshape(1, -1) if self.scale_.ndim else self.scale_
-            lo = self.feature_min_.reshape(1, -1) if self.feature_min_.ndim else self.feature_min_
-            hi = self.feature_max_.reshape(1, -1) if self.feature_max_.ndim else self.feature_max_
-            X = np.clip(Z * scale + offset, lo, hi)
+            X = np.clip(Z * self.scale_.reshape(1, -1) + self.offset_.reshape(1, -1),
+                        self.feature_min_.reshape(1, -1), self.feature_max_.reshape(1, -1))
         if np.issubdtype(self.dtype_, np.integer):
             X = np.rint(X)
         return X.astype(self.dtype_).reshape((len(X),) + tuple(self.input_shape_))

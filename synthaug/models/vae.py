@@ -230,14 +230,9 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, GenerativeEstimator
         self : VAE
         """
         self._check_params()
-        Z, codes = self._fit_data(X, y)
+        Z, codes = self._fit_data(X, y, discrete=self.likelihood != "gaussian")
         if self.likelihood == "categorical" and self.n_levels_ is None:
             raise ValueError("likelihood='categorical' needs integer data with at most 32 levels")
-        if self.likelihood == "gaussian" and self.n_levels_ is not None:
-            # Treat the integer data as continuous: standardise it like any float data.
-            self.n_levels_ = None
-            self._refit_continuous_scaler(X)
-            Z = self._to_network(np.asarray(X, dtype=np.float64))
         likelihood = "categorical" if self.n_levels_ is not None else "gaussian"
         rng = check_random_state(self.random_state)
         seed = int(rng.randint(0, 2**31 - 1))
@@ -249,15 +244,6 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, GenerativeEstimator
         self.model_.compile(optimizer=keras.optimizers.Adam(self.learning_rate))
         self.history_ = self._train(Z, codes, rng, seed)
         return self
-
-    def _refit_continuous_scaler(self, X):
-        X = np.asarray(X, dtype=np.float64)
-        axis = 0 if X.ndim == 2 else None
-        self.offset_ = np.asarray(X.mean(axis=axis))
-        scale = np.asarray(X.std(axis=axis))
-        self.scale_ = np.where(scale > 0, scale, 1.0)
-        self.feature_min_ = np.asarray(X.min(axis=axis))
-        self.feature_max_ = np.asarray(X.max(axis=axis))
 
     def _train(self, Z, codes, rng, seed):
         n = len(Z)

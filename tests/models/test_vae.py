@@ -131,3 +131,13 @@ def test_errors_after_fit(fitted):
         VAE().generate(3)
     with pytest.raises(ValueError, match="likelihood"):
         VAE(likelihood="poisson").fit(np.zeros((4, 2)))
+
+
+def test_gaussian_likelihood_on_integer_data(digits):
+    X, _ = digits
+    vae = VAE(likelihood="gaussian", **FAST).fit(X)
+    assert vae.n_levels_ is None and vae.model_.likelihood == "gaussian"
+    S = vae.generate(20, random_state=0)
+    assert S.shape == (20, 8, 8) and S.min() >= 0 and S.max() <= 16
+    with pytest.raises(ValueError, match="categorical"):
+        VAE(likelihood="categorical", **FAST).fit(X + 0.5)
