@@ -121,6 +121,25 @@ class GenerativeEstimator(BaseEstimator):
             X = np.rint(X)
         return X.astype(self.dtype_).reshape((len(X),) + tuple(self.input_shape_))
 
+    def _image_shape(self):
+        """(H, W, C) of image data, ``None`` for tabular data."""
+        if len(self.input_shape_) == 2:
+            return tuple(self.input_shape_) + (1,)
+        if len(self.input_shape_) == 3:
+            return tuple(self.input_shape_)
+        return None
+
+    def _progress_callbacks(self, epochs: int) -> tuple[list, int]:
+        """Callbacks and Keras ``verbose`` for this estimator's ``verbose``.
+
+        0: silent; 1: one progress bar over epochs; 2 or more: Keras' line per epoch.
+        """
+        if self.verbose == 1:
+            from synthaug._progress import EpochProgressBar
+
+            return [EpochProgressBar(epochs, type(self).__name__)], 0
+        return [], 2 if self.verbose and self.verbose > 1 else 0
+
     def _log_jacobian(self) -> float:
         """log |d network / d X| summed over dimensions, for densities in the caller's units."""
         if self.n_levels_ is not None:

@@ -144,9 +144,11 @@ def sample_grid(X: np.ndarray, path, *, n_cols: int = 10, scale: int = 4, overwr
     return atomic_write_bytes(path, encode_png(grid))
 
 
-def write_samples(X: np.ndarray, out_dir, *, y=None, prefix: str = "synthetic", overwrite: bool = False) -> list[Path]:
+def write_samples(X: np.ndarray, out_dir, *, y=None, prefix: str = "synthetic", overwrite: bool = False,
+                  progress: bool = False) -> list[Path]:
     """Write samples to ``out_dir``: images as PNG files (one sub-folder per label), tabular data
-    as ``samples.npz``. Refuses a non-empty ``out_dir`` unless ``overwrite=True``."""
+    as ``samples.npz``. Refuses a non-empty ``out_dir`` unless ``overwrite=True``; ``progress``
+    shows a bar while image files are written."""
     out_dir = Path(out_dir)
     if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
         raise FileExistsError(f"{out_dir} is not empty; pass overwrite=True to write into it")
@@ -158,7 +160,9 @@ def write_samples(X: np.ndarray, out_dir, *, y=None, prefix: str = "synthetic", 
         np.savez(buf, X=X, **({} if y is None else {"y": np.asarray(y)}))
         return [atomic_write_bytes(out_dir / "samples.npz", buf.getvalue())]
     width = len(str(len(X)))
-    for i, image in enumerate(X):
+    from tqdm.auto import tqdm
+
+    for i, image in enumerate(tqdm(X, desc="write", unit="file", disable=not progress, leave=False)):
         folder = out_dir if y is None else out_dir / str(y[i])
         written.append(atomic_write_bytes(folder / f"{prefix}_{i:0{width}d}.png", encode_png(image)))
     return written

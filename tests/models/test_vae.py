@@ -141,3 +141,55 @@ def test_gaussian_likelihood_on_integer_data(digits):
     assert S.shape == (20, 8, 8) and S.min() >= 0 and S.max() <= 16
     with pytest.raises(ValueError, match="categorical"):
         VAE(likelihood="categorical", **FAST).fit(X + 0.5)
+
+
+def test_architecture_follows_the_data(fitted):
+    from synthaug.models.networks import MLP, ConvDecoder, ConvEncoder
+
+    assert isinstance(fitted.model_.encoder, ConvEncoder) and isinstance(fitted.model_.decoder, ConvDecoder)
+    tabular = VAE(**FAST).fit(load_breast_cancer().data[:100, :6])
+    assert isinstance(tabular.model_.encoder, MLP)
+    with pytest.raises(ValueError, match="architecture='conv' needs images"):
+        VAE(architecture="conv", **FAST).fit(np.zeros((10, 4)))
+    X = load_digits().images[:60]
+    assert isinstance(VAE(architecture="mlp", **FAST).fit(X).model_.encoder, MLP)
+
+
+def test_conv_vae_on_odd_sized_colour_images(tmp_path):
+    rng = np.random.RandomState(0)
+    X = (rng.rand(40, 7, 5, 3) * 255).astype(np.uint8)
+    vae = VAE(**FAST).fit(X)
+    out = vae.generate(4, random_state=0)
+    assert out.shape == (4, 7, 5, 3) and out.dtype == np.uint8
+    assert vae.score_samples(X[:3]).shape == (3,)
+    loaded = synthaug.load(vae.save(tmp_path / "c.synthaug"))
+    np.testing.assert_array_equal(loaded.generate(4, random_state=0), out)
+
+
+def test_kl_warmup_lowers_the_early_training_loss(digits):
+    X, y = digits
+    kw = dict(hidden_units=(32,), latent_dim=4, epochs=2, validation_fraction=0.0, random_state=0)
+    plain = VAE(**kw).fit(X, y)
+    warm = VAE(kl_warmup_epochs=10, **kw).fit(X, y)
+    # KL weight 0.1 then 0.2: the training objective is looser than the true bound...
+    assert warm.history_["loss"][0] < plain.history_["loss"][0]
+    # ...and the weight is back at 1 after fit, so scores are the true bound.
+    assert float(warm.model_.kl_weight.numpy()) == 1.0
+
+
+def test_free_bits_keep_latent_dimensions_in_use(digits):
+    X, y = digits
+    kw = dict(hidden_units=(32,), latent_dim=8, epochs=8, validation_fraction=0.0, random_state=0)
+    plain = VAE(**kw).fit(X, y)
+    free = VAE(free_bits=1.0, **kw).fit(X, y)
+    # below 1 nat per dimension the KL costs nothing, so the encoder uses more of it
+    assert free.history_["kl"][-1] > 1.5 * plain.history_["kl"][-1]
+    with pytest.raises(ValueError, match="free_bits"):
+        VAE(free_bits=-1.0).fit(X, y)
+
+
+def test_verbose_shows_one_progress_bar(digits, capsys):
+    X, y = digits
+    VAE(hidden_units=(16,), latent_dim=2, epochs=3, verbose=1, random_state=0).fit(X[:100], y[:100])
+    err = capsys.readouterr().err
+    assert "VAE" in err and "3/3" in err and "epoch" in err
