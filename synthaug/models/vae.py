@@ -202,6 +202,12 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, GenerativeEstimator
         digits' 0..16). ``"gaussian"``: continuous data, a mean and log-scale per dimension.
     dropout : float, default=0.3
         Dropout rate in both networks (the data sets synthaug targets are small).
+    decoder_output : {"sample", "mean"}, default="sample"
+        What ``generate`` returns for a latent draw: ``"sample"`` draws every pixel/feature from
+        the decoder's distribution (what ``score_samples`` scores; pixels are independent given
+        the latent code, so images look speckled), ``"mean"`` returns the decoder's expected
+        value (smooth images, rounded to the nearest level for integer data; the usual choice
+        for augmentation). Only affects ``generate``; it can be changed after fit.
     kl_warmup_epochs : int, default=0
         KL annealing: the weight of the KL term grows linearly from ``1 / kl_warmup_epochs``
         to 1 over this many epochs (0 disables it). The validation loss used for early
@@ -253,7 +259,8 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, GenerativeEstimator
     """
 
     def __init__(self, latent_dim: int = 16, hidden_units=(512, 512), architecture: str = "auto",
-                 conv_filters=(16, 32), likelihood: str = "auto", dropout: float = 0.3,
+                 conv_filters=(16, 32), likelihood: str = "auto", decoder_output: str = "sample",
+                 dropout: float = 0.3,
                  kl_warmup_epochs: int = 0, free_bits: float = 0.0,
                  n_importance_train: int = 2, n_importance: int = 1000,
                  epochs: int = 300, batch_size: int = 128, learning_rate: float = 3e-3,
@@ -264,6 +271,7 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, GenerativeEstimator
         self.architecture = architecture
         self.conv_filters = conv_filters
         self.likelihood = likelihood
+        self.decoder_output = decoder_output
         self.dropout = dropout
         self.kl_warmup_epochs = kl_warmup_epochs
         self.free_bits = free_bits
@@ -280,6 +288,8 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, GenerativeEstimator
     def _check_params(self):
         if self.likelihood not in ("auto", "categorical", "gaussian"):
             raise ValueError(f"likelihood must be 'auto', 'categorical' or 'gaussian'; got {self.likelihood!r}")
+        if self.decoder_output not in ("sample", "mean"):
+            raise ValueError(f"decoder_output must be 'sample' or 'mean'; got {self.decoder_output!r}")
         if self.architecture not in ("auto", "conv", "mlp"):
             raise ValueError(f"architecture must be 'auto', 'conv' or 'mlp'; got {self.architecture!r}")
         if not isinstance(self.kl_warmup_epochs, (int, np.integer)) or self.kl_warmup_epochs < 0:
@@ -373,7 +383,20 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, GenerativeEstimator
 
     def _sample_network(self, n_samples, codes, rng):
         latent = rng.standard_normal((n_samples, self.latent_dim))
-        return self._sample_from_params(self._decode_params(latent, codes), rng)
+        if self.decoder_output not in ("sample", "mean"):
+            raise ValueError(f"decoder_output must be 'sample' or 'mean'; got {self.decoder_output!r}")
+        params = self._decode_params(latent, codes)
+        if self.decoder_output == "mean":
+            return self._mean(params)
+        return self._sample_from_params(params, rng)
+
+    def _mean(self, params):
+        """The decoder's expected value (for levels: rounded to the nearest level)."""
+        if self.model_.likelihood == "categorical":
+            probs = np.exp(params - params.max(-1, keepdims=True), dtype=np.float32)
+            probs /= probs.sum(-1, keepdims=True)
+            return np.rint(probs @ np.arange(self.n_levels_, dtype=np.float32)).astype(np.int32)
+        return params[..., 0]
 
     def _mode(self, params):
         if self.model_.likelihood == "categorical":

@@ -193,3 +193,23 @@ def test_verbose_shows_one_progress_bar(digits, capsys):
     VAE(hidden_units=(16,), latent_dim=2, epochs=3, verbose=1, random_state=0).fit(X[:100], y[:100])
     err = capsys.readouterr().err
     assert "VAE" in err and "3/3" in err and "epoch" in err
+
+
+def test_decoder_output_mean_gives_smooth_samples_on_the_levels(fitted):
+    speckled, _ = fitted.generate(200, y=3, random_state=0)
+    fitted.set_params(decoder_output="mean")
+    try:
+        smooth, y = fitted.generate(200, y=3, random_state=0)
+    finally:
+        fitted.set_params(decoder_output="sample")
+    assert smooth.shape == speckled.shape and np.all(y == 3)
+    assert np.all(smooth == np.round(smooth)) and smooth.min() >= 0 and smooth.max() <= 16
+    # neighbouring pixels differ less in the mean image than in pixel-wise samples
+    roughness = lambda X: np.abs(np.diff(X, axis=2)).mean()
+    assert roughness(smooth) < 0.8 * roughness(speckled)
+    fitted.set_params(decoder_output="median")
+    try:
+        with pytest.raises(ValueError, match="decoder_output"):
+            fitted.generate(2)
+    finally:
+        fitted.set_params(decoder_output="sample")
