@@ -6,12 +6,14 @@ Heavy modules (TensorFlow, Keras) are imported on first use of a public name, so
 from importlib import import_module
 
 __version__ = "0.1.0"
-__all__ = ["VAE", "GenerativeEstimator", "load"]
+__all__ = ["VAE", "GenerativeEstimator", "load", "evaluate", "EvaluationReport"]
 
 _LAZY = {
     "VAE": "synthaug.models.vae",
     "GenerativeEstimator": "synthaug.base",
     "load": "synthaug.base",
+    "evaluate": "synthaug.evaluation",
+    "EvaluationReport": "synthaug.evaluation",
 }
 
 

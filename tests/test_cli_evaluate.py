@@ -1,0 +1,101 @@
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+from sklearn.datasets import load_digits
+from sklearn.model_selection import train_test_split
+
+from synthaug.cli import cli
+
+
+def test_evaluate_help_does_not_import_tensorflow():
+    code = (
+        "import sys; from click.testing import CliRunner; from synthaug.cli import cli; "
+        "r = CliRunner().invoke(cli, ['evaluate', '--help']); "
+        "assert r.exit_code == 0 and 'SYNTHETIC_OR_MODEL' in r.output, r.output; "
+        "assert 'tensorflow' not in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def _tiny_vae(tmp_path_factory):
+    """A tiny VAE fitted on the digits-protocol training split; fitted once per test session
+    (most of a fit is graph tracing) and shared with the other evaluation tests through a file."""
+    import synthaug
+    from synthaug import VAE
+
+    path = tmp_path_factory.getbasetemp() / "tiny-digits-vae.synthaug"
+    if path.exists():
+        return synthaug.load(path), path
+    d = load_digits()
+    X_train, _, y_train, _ = train_test_split(d.images, d.target, test_size=0.25, random_state=0, stratify=d.target)
+    vae = VAE(hidden_units=(32,), latent_dim=4, epochs=3, n_importance=20, random_state=0).fit(X_train, y_train)
+    vae.save(path)
+    return vae, path
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    """digits.npz (all of digits, labelled) and a tiny VAE fitted on its digits-protocol train split."""
+    root = tmp_path_factory.mktemp("evaluate")
+    d = load_digits()
+    np.savez(root / "digits.npz", X=d.images, y=d.target)
+    _, model = _tiny_vae(tmp_path_factory)
+    (root / "tiny.synthaug").write_bytes(model.read_bytes())
+    return root
+
+
+def test_evaluate_a_saved_model(files, tmp_path):
+    png, report_json = tmp_path / "report.png", tmp_path / "report.json"
+    args = ["evaluate", str(files / "digits.npz"), str(files / "tiny.synthaug"), "-o", str(png),
+            "--json", str(report_json), "-n", "300"]
+    runner = CliRunner()
+    result = runner.invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert "frechet_distance" in result.stdout and "tstr_accuracy" in result.stdout
+    with Image.open(png) as img:
+        assert img.format == "PNG"
+    report = json.loads(report_json.read_text())
+    assert report["info"]["n_train"] == 1347 and report["info"]["n_holdout"] == 450
+    assert report["info"]["n_synthetic"] == 300 and report["info"]["synthetic_source"] == "VAE.generate"
+    assert 0 <= report["metrics"]["precision"] <= 1
+    # refuses to clobber, before any work
+    result = runner.invoke(cli, args)
+    assert result.exit_code == 2 and "exists" in result.output
+
+
+def test_evaluate_shape_mismatch_is_a_clear_error(files, tmp_path):
+    d = load_digits()
+    np.savez(tmp_path / "flat.npz", X=d.data[:100], y=d.target[:100])
+    runner = CliRunner()
+    result = runner.invoke(cli, ["evaluate", str(files / "digits.npz"), str(tmp_path / "flat.npz"),
+                                 "-o", str(tmp_path / "r.png")])
+    assert result.exit_code == 1, result.output
+    assert "(64,)" in result.output and "(8, 8)" in result.output and "same shape" in result.output
+    assert not (tmp_path / "r.png").exists()
+    np.savez(tmp_path / "flat_real.npz", X=d.data, y=d.target)
+    result = runner.invoke(cli, ["evaluate", str(tmp_path / "flat_real.npz"), str(files / "tiny.synthaug"),
+                                 "-o", str(tmp_path / "r.png")])
+    assert result.exit_code == 1 and "generates samples of shape (8, 8)" in result.output
+
+
+def test_evaluate_a_folder_of_images_against_labelled_arrays(files, tmp_path):
+    # Folder labels are strings ("3"), the .npz labels integers: the command matches them.
+    d = load_digits()
+    _, X_syn, _, y_syn = train_test_split(d.images, d.target, test_size=0.1, random_state=1, stratify=d.target)
+    for i, (image, label) in enumerate(zip(X_syn, y_syn)):
+        folder = tmp_path / "synthetic" / str(label)
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(image.astype(np.uint8)).save(folder / f"{i}.png")
+    result = CliRunner().invoke(cli, ["evaluate", str(files / "digits.npz"), str(tmp_path / "synthetic"),
+                                      "-o", str(tmp_path / "r.png")])
+    assert result.exit_code == 0, result.output
+    assert "tstr_accuracy" in result.stdout and "label_agreement" in result.stdout
+    assert (tmp_path / "r.png").exists()
