@@ -49,11 +49,12 @@ def gmm_baseline(X_train, X_test, seed=0):
     return bits_per_dim(gm.score_samples(B) - D * np.log(LEVELS)), f"k={best[1]},{best[2]}"
 
 
-def run_vae(X_train, y_train, X_test, y_test, seed, params=None):
-    from synthaug import VAE
+def run_model(name, X_train, y_train, X_test, y_test, seed, params=None):
+    from synthaug import VAE, Flow
 
+    cls = {"vae": VAE, "flow": Flow}[name]
     start = time.perf_counter()
-    vae = VAE(random_state=seed, **(params or {})).fit(X_train, y_train)
+    vae = cls(random_state=seed, **(params or {})).fit(X_train, y_train)
     fit_s = time.perf_counter() - start
     bpd = bits_per_dim(vae.score_samples(X_test, y_test))
     vae.generate(100, random_state=0)  # warm-up
@@ -70,18 +71,22 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", default="benchmarks/results-digits.json")
+    parser.add_argument("--models", default="vae,flow", help="comma-separated: vae, flow")
     parser.add_argument("--vae-params", type=json.loads, default={},
                         help='JSON of VAE parameters to change from the defaults, e.g. \'{"patience": 10}\'')
+    parser.add_argument("--flow-params", type=json.loads, default={}, help="JSON of Flow parameters")
     args = parser.parse_args()
     X_train, X_test, y_train, y_test = split()
     gmm_bpd, gmm_cfg = gmm_baseline(X_train, X_test)
-    runs = [run_vae(X_train, y_train, X_test, y_test, seed, args.vae_params) for seed in range(args.repeats)]
-    med = {k: float(np.median([r[k] for r in runs])) for k in runs[0]}
-    rows = [
-        {"model": f"GaussianMixture ({gmm_cfg})", "test_bpd": gmm_bpd, "bound": "dequantised"},
-        {"model": "VAE (conditional, conv, IWAE k=1000)", **med, "bound": "IWAE", "params": args.vae_params,
-         "per_seed_bpd": [r["test_bpd"] for r in runs]},
-    ]
+    rows = [{"model": f"GaussianMixture ({gmm_cfg})", "test_bpd": gmm_bpd, "bound": "dequantised"}]
+    labels = {"vae": ("VAE (conditional, conv, IWAE k=1000)", "IWAE", args.vae_params),
+              "flow": ("Flow (conditional, RealNVP)", "dequantised", args.flow_params)}
+    for name in args.models.split(","):
+        title, bound, params = labels[name]
+        runs = [run_model(name, X_train, y_train, X_test, y_test, seed, params) for seed in range(args.repeats)]
+        med = {k: float(np.median([r[k] for r in runs])) for k in runs[0]}
+        rows.append({"model": title, **med, "bound": bound, "params": params,
+                     "per_seed_bpd": [r["test_bpd"] for r in runs]})
     print(f"{'model':40s} {'test bits/dim':>14s} {'fit s':>8s} {'samples/s':>10s}")
     for r in rows:
         print(f"{r['model']:40s} {r['test_bpd']:14.3f} {r.get('fit_s', float('nan')):8.1f} "

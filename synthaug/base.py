@@ -109,14 +109,19 @@ class GenerativeEstimator(BaseEstimator):
         # reshape(1, -1) broadcasts both per-feature (d,) and global () statistics.
         return ((X - self.offset_.reshape(1, -1)) / self.scale_.reshape(1, -1)).astype(np.float32)
 
-    def _from_network(self, Z: np.ndarray) -> np.ndarray:
-        """Network units → caller's shape, dtype and value range."""
+    def _from_network(self, Z: np.ndarray, clip: bool = True) -> np.ndarray:
+        """Network units → caller's shape, dtype and value range.
+
+        ``clip=False`` skips clipping continuous values to the training range, for exact
+        inverses (a flow's ``inverse_transform``).
+        """
         Z = np.asarray(Z, dtype=np.float64)
         if self.n_levels_ is not None:
             X = Z + self.data_min_
         else:
-            X = np.clip(Z * self.scale_.reshape(1, -1) + self.offset_.reshape(1, -1),
-                        self.feature_min_.reshape(1, -1), self.feature_max_.reshape(1, -1))
+            X = Z * self.scale_.reshape(1, -1) + self.offset_.reshape(1, -1)
+            if clip:
+                X = np.clip(X, self.feature_min_.reshape(1, -1), self.feature_max_.reshape(1, -1))
         if np.issubdtype(self.dtype_, np.integer):
             X = np.rint(X)
         return X.astype(self.dtype_).reshape((len(X),) + tuple(self.input_shape_))
@@ -201,12 +206,17 @@ class GenerativeEstimator(BaseEstimator):
             Returned only by a model fitted with labels: the labels of the samples. A conditional
             model always returns ``(X, y)``, an unconditional one ``X`` alone.
         """
+        return self._generate(n_samples, y, random_state)
+
+    def _generate(self, n_samples, y, random_state, **sample_options):
+        """``generate`` with family-specific options (e.g. a flow's temperature) passed on to
+        ``_sample_network``."""
         check_is_fitted(self)
         if not isinstance(n_samples, (int, np.integer)) or n_samples < 1:
             raise ValueError(f"n_samples must be a positive integer; got {n_samples!r}")
         rng = check_random_state(random_state)
         codes = self._label_codes(y, int(n_samples), rng)
-        Z = self._sample_network(int(n_samples), codes, rng)
+        Z = self._sample_network(int(n_samples), codes, rng, **sample_options)
         X = self._from_network(Z)
         if self.classes_ is None:
             return X
@@ -304,9 +314,10 @@ class GenerativeEstimator(BaseEstimator):
 
 
 def _registry() -> dict:
+    from synthaug.models.flow import Flow
     from synthaug.models.vae import VAE
 
-    return {"VAE": VAE}
+    return {"VAE": VAE, "Flow": Flow}
 
 
 def load(path):

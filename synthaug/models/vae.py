@@ -13,6 +13,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from synthaug.base import GenerativeEstimator
 from synthaug.models.networks import MLP, ConvDecoder, ConvEncoder
+from synthaug.models.training import fit_model
 
 _LOG_2PI = math.log(2.0 * math.pi)
 
@@ -334,32 +335,10 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, GenerativeEstimator
             image_shape=image_shape, conv_filters=self.conv_filters, free_bits=self.free_bits,
         )
         self.model_.compile(optimizer=keras.optimizers.Adam(self.learning_rate))
-        self.history_ = self._train(Z, codes, rng, seed)
+        warmup = [_KLWarmup(self.kl_warmup_epochs)] if self.kl_warmup_epochs else []
+        self.history_ = fit_model(self, self.model_, Z, codes, rng, seed, warmup)
         return self
 
-    def _train(self, Z, codes, rng, seed):
-        n = len(Z)
-        n_val = int(round(self.validation_fraction * n)) if n >= 10 else 0
-        perm = rng.permutation(n)
-        val_idx, train_idx = perm[:n_val], perm[n_val:]
-
-        def dataset(idx, shuffle):
-            parts = (Z[idx],) if codes is None else (Z[idx], codes[idx].astype("int32"))
-            ds = tf.data.Dataset.from_tensor_slices(parts if len(parts) > 1 else parts[0])
-            if shuffle:
-                ds = ds.shuffle(len(idx), seed=seed, reshuffle_each_iteration=True)
-            return ds.batch(min(self.batch_size, len(idx)))
-
-        callbacks = [] if not self.kl_warmup_epochs else [_KLWarmup(self.kl_warmup_epochs)]
-        val = None
-        if n_val:
-            val = dataset(val_idx, False)
-            callbacks.append(keras.callbacks.EarlyStopping(
-                monitor="val_loss", patience=self.patience, restore_best_weights=True))
-        progress, keras_verbose = self._progress_callbacks(self.epochs)
-        history = self.model_.fit(dataset(train_idx, True), validation_data=val, epochs=self.epochs,
-                                  callbacks=callbacks + progress, verbose=keras_verbose, shuffle=False)
-        return {k: [float(v) for v in vals] for k, vals in history.history.items()}
 
     # -- sampling -------------------------------------------------------------------------------
     def _decode_params(self, latent, codes, batch_size=4096):

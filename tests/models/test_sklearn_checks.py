@@ -1,13 +1,16 @@
-"""scikit-learn's own estimator checks on a fast VAE configuration."""
+"""scikit-learn's own estimator checks on fast configurations of every generator."""
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from synthaug import VAE
+from synthaug import VAE, Flow
 
 EXPECTED_FAILED = {}
 
 
 @parametrize_with_checks(
-    [VAE(hidden_units=(8,), latent_dim=2, epochs=2, n_importance=4, random_state=0)],
+    [
+        VAE(hidden_units=(8,), latent_dim=2, epochs=2, n_importance=4, random_state=0),
+        Flow(n_layers=2, hidden_units=(8,), epochs=2, random_state=0),
+    ],
     expected_failed_checks=lambda est: EXPECTED_FAILED,
 )
 def test_sklearn_compatible(estimator, check):

@@ -1,0 +1,136 @@
+import pickle
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from scipy.stats import multivariate_normal
+from sklearn.base import clone
+from sklearn.datasets import load_breast_cancer, load_digits, load_wine
+from sklearn.exceptions import NotFittedError
+from sklearn.model_selection import train_test_split
+
+import synthaug
+from synthaug import Flow
+
+FAST = dict(n_layers=2, hidden_units=(32,), epochs=3, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def wine():
+    X = load_wine().data.astype(np.float32)
+    return train_test_split(X, test_size=0.3, random_state=0)
+
+
+@pytest.fixture(scope="module", params=["realnvp", "maf"])
+def wine_flow(request, wine):
+    X_train, _ = wine
+    # no validation split: every weight must move during the 60 epochs
+    return Flow(flow_type=request.param, n_layers=4, hidden_units=(64,), epochs=60, validation_fraction=0.0,
+                random_state=0).fit(X_train)
+
+
+def test_transform_round_trip_is_exact(wine_flow, wine):
+    _, X_test = wine
+    Z = wine_flow.transform(X_test)
+    assert Z.shape == X_test.shape and Z.dtype == np.float32
+    back = wine_flow.inverse_transform(Z)
+    # relative to the feature scale: the proline column is in the thousands
+    err = np.abs(back - X_test) / X_test.std(0)
+    assert err.max() < 1e-4
+
+
+def test_held_out_density_beats_independent_features():
+    # breast_cancer's features are skewed and strongly correlated: a flow must beat a product of
+    # per-feature Gaussians on held-out data (the comparison with a full GaussianMixture lives in
+    # the benchmark, where it is reported).
+    from scipy.stats import norm
+
+    X_train, X_test = train_test_split(load_breast_cancer().data, test_size=0.3, random_state=0)
+    flow = Flow(n_layers=4, hidden_units=(64,), epochs=30, random_state=0).fit(X_train)
+    independent = norm(X_train.mean(0), X_train.std(0)).logpdf(X_test).sum(1)
+    assert np.median(flow.score_samples(X_test)) > np.median(independent) + 10
+
+
+def test_every_weight_is_trained_and_saved(wine_flow, tmp_path):
+    from synthaug.models.flow import FlowModel
+
+    model = wine_flow.model_
+    n_hidden = len(wine_flow.hidden_units)
+    per_layer = 2 * (n_hidden + 1) + 2  # each network's kernels and biases, plus actnorm loc/scale
+    assert len(model.trainable_variables) == wine_flow.n_layers * per_layer
+    # a freshly built model with the same config holds the initial values (seeded initializers)
+    fresh = FlowModel.from_config(model.get_config())
+    assert [v.shape for v in fresh.trainable_variables] == [v.shape for v in model.trainable_variables]
+    for v, v0 in zip(model.trainable_variables, fresh.trainable_variables):
+        assert not np.allclose(v.numpy(), v0.numpy()), f"{v.path} was never updated"
+    loaded = synthaug.load(wine_flow.save(tmp_path / "f.synthaug"))
+    for v, w in zip(model.weights, loaded.model_.weights):
+        np.testing.assert_array_equal(v.numpy(), w.numpy())
+
+
+def test_log_det_matches_numerical_jacobian():
+    rng = np.random.RandomState(0)
+    X = rng.randn(200, 3).astype(np.float32) @ np.array([[1, 0.5, 0], [0, 1, 0.3], [0, 0, 1]], np.float32)
+    for flow_type in ("realnvp", "maf"):
+        flow = Flow(flow_type=flow_type, **FAST).fit(X)
+        x = tf.constant(flow._to_network(X[:5]))
+        with tf.GradientTape(persistent=True) as tape:
+            tape.watch(x)
+            z = flow.model_.to_base(x)
+        J = tape.batch_jacobian(z, x).numpy().astype(np.float64)
+        expected = (multivariate_normal(np.zeros(3)).logpdf(z.numpy()) + np.linalg.slogdet(J)[1]
+                    + flow._log_jacobian())
+        np.testing.assert_allclose(flow.score_samples(X[:5]), expected, rtol=1e-4, atol=1e-4)
+
+
+def test_digits_bound_beats_independent_pixels_and_samples_keep_levels():
+    d = load_digits()
+    X_train, X_test, y_train, y_test = train_test_split(d.images, d.target, test_size=0.25, random_state=0,
+                                                        stratify=d.target)
+    flow = Flow(n_layers=4, hidden_units=(128,), epochs=15, random_state=0).fit(X_train, y_train)
+    levels = X_train.reshape(len(X_train), -1).astype(int)
+    counts = np.stack([np.bincount(levels[:, j], minlength=17) + 1 for j in range(64)])
+    probs = counts / counts.sum(1, keepdims=True)
+    test_levels = X_test.reshape(len(X_test), -1).astype(int)
+    independent = np.log(probs[np.arange(64), test_levels]).sum(1).mean()
+    assert flow.score_samples(X_test, y_test).mean() > independent
+    X, y = flow.generate(30, random_state=0)
+    assert X.shape == (30, 8, 8) and np.all(X == np.round(X)) and X.min() >= 0 and X.max() <= 16
+    X2, y2 = flow.generate(30, random_state=0)
+    np.testing.assert_array_equal(X, X2)
+    # lower temperature: samples closer to the class's typical image
+    spread = lambda t: flow.generate(200, y=3, random_state=1, temperature=t)[0].std(0).mean()
+    assert spread(0.5) < spread(1.0)
+    with pytest.raises(ValueError, match="temperature"):
+        flow.generate(2, temperature=0)
+
+
+def test_conditional_scores_marginalise_over_classes():
+    X = load_breast_cancer().data[:200, :6]
+    y = load_breast_cancer().target[:200]
+    flow = Flow(**FAST).fit(X, y)
+    per_class = np.stack([flow.score_samples(X[:10], np.full(10, c)) for c in (0, 1)])
+    prior = np.bincount(y) / len(y)
+    expected = np.log(np.exp(per_class) .T @ prior)
+    np.testing.assert_allclose(flow.score_samples(X[:10]), expected, rtol=1e-5)
+    # without labels, transform maps each sample with its most probable class
+    best = per_class.argmax(0)
+    np.testing.assert_allclose(flow.transform(X[:10]), flow.transform(X[:10], best), rtol=1e-6)
+    with pytest.raises(ValueError, match="class-conditional"):
+        flow.inverse_transform(flow.transform(X[:3]))
+
+
+def test_pickle_clone_and_errors(tmp_path):
+    X = load_wine().data
+    flow = Flow(**FAST).fit(X)
+    again = pickle.loads(pickle.dumps(flow))
+    np.testing.assert_allclose(again.score_samples(X[:5]), flow.score_samples(X[:5]), rtol=1e-6)
+    assert clone(flow).get_params() == flow.get_params()
+    with pytest.raises(NotFittedError):
+        Flow().generate(2)
+    with pytest.raises(ValueError, match="flow_type"):
+        Flow(flow_type="glow").fit(X)
+    with pytest.raises(ValueError, match="1 feature"):
+        Flow(**FAST).fit(X[:, :1])
+    with pytest.raises(ValueError, match="base-space points"):
+        flow.inverse_transform(np.zeros((2, 3)))
