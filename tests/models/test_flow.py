@@ -25,7 +25,7 @@ def wine():
 def wine_flow(request, wine):
     X_train, _ = wine
     # no validation split: every weight must move during the 60 epochs
-    return Flow(flow_type=request.param, n_layers=4, hidden_units=(64,), epochs=60, validation_fraction=0.0,
+    return Flow(flow_type=request.param, n_layers=3, hidden_units=(32,), epochs=25, validation_fraction=0.0,
                 random_state=0).fit(X_train)
 
 
@@ -87,7 +87,7 @@ def test_digits_bound_beats_independent_pixels_and_samples_keep_levels():
     d = load_digits()
     X_train, X_test, y_train, y_test = train_test_split(d.images, d.target, test_size=0.25, random_state=0,
                                                         stratify=d.target)
-    flow = Flow(n_layers=4, hidden_units=(128,), epochs=15, random_state=0).fit(X_train, y_train)
+    flow = Flow(n_layers=4, hidden_units=(128,), epochs=8, random_state=0).fit(X_train, y_train)
     levels = X_train.reshape(len(X_train), -1).astype(int)
     counts = np.stack([np.bincount(levels[:, j], minlength=17) + 1 for j in range(64)])
     probs = counts / counts.sum(1, keepdims=True)

@@ -9,7 +9,7 @@ EXPECTED_FAILED = {}
 @parametrize_with_checks(
     [
         VAE(hidden_units=(8,), latent_dim=2, epochs=2, n_importance=4, random_state=0),
-        Flow(n_layers=2, hidden_units=(8,), epochs=2, random_state=0),
+        Flow(n_layers=1, hidden_units=(4,), epochs=1, random_state=0),
     ],
     expected_failed_checks=lambda est: EXPECTED_FAILED,
 )
