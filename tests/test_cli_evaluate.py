@@ -25,29 +25,13 @@ def test_evaluate_help_does_not_import_tensorflow():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-def _tiny_vae(tmp_path_factory):
-    """A tiny VAE fitted on the digits-protocol training split; fitted once per test session
-    (most of a fit is graph tracing) and shared with the other evaluation tests through a file."""
-    import synthaug
-    from synthaug import VAE
-
-    path = tmp_path_factory.getbasetemp() / "tiny-digits-vae.synthaug"
-    if path.exists():
-        return synthaug.load(path), path
-    d = load_digits()
-    X_train, _, y_train, _ = train_test_split(d.images, d.target, test_size=0.25, random_state=0, stratify=d.target)
-    vae = VAE(hidden_units=(32,), latent_dim=4, epochs=3, n_importance=20, random_state=0).fit(X_train, y_train)
-    vae.save(path)
-    return vae, path
-
-
 @pytest.fixture(scope="module")
-def files(tmp_path_factory):
+def files(tmp_path_factory, tiny_digits_vae):
     """digits.npz (all of digits, labelled) and a tiny VAE fitted on its digits-protocol train split."""
     root = tmp_path_factory.mktemp("evaluate")
     d = load_digits()
     np.savez(root / "digits.npz", X=d.images, y=d.target)
-    _, model = _tiny_vae(tmp_path_factory)
+    _, model = tiny_digits_vae
     (root / "tiny.synthaug").write_bytes(model.read_bytes())
     return root
 

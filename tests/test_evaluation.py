@@ -53,22 +53,6 @@ def good(digits, features):
     return _evaluate(digits, features, (digits["X_syn"], digits["y_syn"]))
 
 
-def _tiny_vae(tmp_path_factory):
-    """A tiny VAE fitted on the digits-protocol training split; fitted once per test session
-    (most of a fit is graph tracing) and shared with the other evaluation tests through a file."""
-    import synthaug
-    from synthaug import VAE
-
-    path = tmp_path_factory.getbasetemp() / "tiny-digits-vae.synthaug"
-    if path.exists():
-        return synthaug.load(path), path
-    d = load_digits()
-    X_train, _, y_train, _ = train_test_split(d.images, d.target, test_size=0.25, random_state=0, stratify=d.target)
-    vae = VAE(hidden_units=(32,), latent_dim=4, epochs=3, n_importance=20, random_state=0).fit(X_train, y_train)
-    vae.save(path)
-    return vae, path
-
-
 # -- features -----------------------------------------------------------------------------------
 def test_classifier_features_separate_classes_and_are_deterministic(digits, features):
     from sklearn.neighbors import KNeighborsClassifier
@@ -165,8 +149,8 @@ def test_unlabelled_evaluation_skips_label_metrics(digits, features):
     assert {"frechet_distance", "precision", "dcr_ratio"} <= set(report.metrics)
 
 
-def test_fitted_vae_end_to_end(digits, features, tmp_path_factory):
-    vae, _ = _tiny_vae(tmp_path_factory)  # fitted on the digits-protocol training split
+def test_fitted_vae_end_to_end(digits, features, tiny_digits_vae):
+    vae, _ = tiny_digits_vae  # fitted on the digits-protocol training split
     report = evaluate(vae, digits["images"], digits["target"], features=FrozenEstimator(features),
                       n_samples=300, log_likelihood=True)  # the same split, made inside
     assert report.info["n_train"] == 1347 and report.info["n_holdout"] == 450
