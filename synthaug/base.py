@@ -17,6 +17,8 @@ from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from synthaug.tabular import TabularEncoder, is_dataframe
+
 FORMAT_VERSION = 1
 _MAX_DISCRETE_LEVELS = 32  # integer data with at most this many levels gets a categorical likelihood
 
@@ -45,6 +47,9 @@ class GenerativeEstimator(BaseEstimator):
     # -- validation -------------------------------------------------------------------------
     def _validate_X(self, X, *, reset: bool) -> np.ndarray:
         if reset:
+            self.tabular_encoder_ = None
+            if is_dataframe(X):
+                return self._validate_frame(X, reset=True)
             X = np.asarray(X) if not hasattr(X, "tocsr") else X
             X = validate_data(
                 self, X, reset=True, allow_nd=True, ensure_all_finite=False,
@@ -57,6 +62,8 @@ class GenerativeEstimator(BaseEstimator):
             _check_finite(X)
             return X
         check_is_fitted(self)
+        if getattr(self, "tabular_encoder_", None) is not None:
+            return self._validate_frame(X, reset=False)
         X = validate_data(self, X, reset=False, allow_nd=True, ensure_all_finite=False, dtype="numeric")
         if X.shape[1:] != tuple(self.input_shape_):
             raise ValueError(
@@ -65,6 +72,28 @@ class GenerativeEstimator(BaseEstimator):
             )
         _check_finite(X)
         return X
+
+    def _validate_frame(self, X, *, reset: bool) -> np.ndarray:
+        """A pandas DataFrame: check column names as scikit-learn does, then encode it.
+
+        ``n_features_in_`` and ``feature_names_in_`` describe the DataFrame's columns; the
+        generator itself sees the encoded matrix (``input_shape_`` is its width).
+        """
+        validate_data(self, X, reset=reset, skip_check_array=True)
+        if reset:
+            names, n_features = getattr(self, "feature_names_in_", None), self.n_features_in_
+            encoder = TabularEncoder().fit(X)
+            Z = self._validate_X(encoder.transform(X), reset=True)
+            self.tabular_encoder_ = encoder
+            self.n_features_in_ = n_features
+            if names is not None:
+                self.feature_names_in_ = names
+            return Z
+        Z = self.tabular_encoder_.transform(X)
+        if Z.shape[1:] != tuple(self.input_shape_):
+            raise ValueError(f"X encodes to {Z.shape[1:]} features; {type(self).__name__} expects {self.input_shape_}")
+        _check_finite(Z)
+        return Z
 
     def _fit_data(self, X, y, *, discrete: bool = True):
         """Validate X and y, learn range/dtype/labels. Returns (X in network units, y codes).
@@ -124,7 +153,10 @@ class GenerativeEstimator(BaseEstimator):
                 X = np.clip(X, self.feature_min_.reshape(1, -1), self.feature_max_.reshape(1, -1))
         if np.issubdtype(self.dtype_, np.integer):
             X = np.rint(X)
-        return X.astype(self.dtype_).reshape((len(X),) + tuple(self.input_shape_))
+        X = X.astype(self.dtype_).reshape((len(X),) + tuple(self.input_shape_))
+        if getattr(self, "tabular_encoder_", None) is not None:
+            return self.tabular_encoder_.inverse_transform(X)  # fitted on a DataFrame: one comes back
+        return X
 
     def _image_shape(self):
         """(H, W, C) of image data, ``None`` for tabular data."""
@@ -235,6 +267,11 @@ class GenerativeEstimator(BaseEstimator):
             "n_features_in_": int(self.n_features_in_),
             "history_": self.history_,
         }
+        encoder = getattr(self, "tabular_encoder_", None)
+        if encoder is not None:
+            state["tabular_encoder_"] = encoder.to_dict()
+        if hasattr(self, "feature_names_in_"):
+            state["feature_names_in_"] = [str(name) for name in self.feature_names_in_]
         for name in self._FITTED_ARRAYS:
             value = getattr(self, name, None)
             if value is not None:
@@ -250,6 +287,10 @@ class GenerativeEstimator(BaseEstimator):
         for name in self._FITTED_ARRAYS:
             entry = state.get(name)
             setattr(self, name, None if entry is None else np.asarray(entry["data"], dtype=entry["dtype"]))
+        encoder = state.get("tabular_encoder_")
+        self.tabular_encoder_ = None if encoder is None else TabularEncoder.from_dict(encoder)
+        if "feature_names_in_" in state:
+            self.feature_names_in_ = np.asarray(state["feature_names_in_"], dtype=object)
 
     def _model_bytes(self) -> bytes:
         with tempfile.TemporaryDirectory() as tmp:
