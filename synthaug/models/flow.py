@@ -273,7 +273,10 @@ class FlowModel(keras.Model):
         return {"loss": self.loss_tracker.result()}
 
     def call(self, inputs, training=False):
+        """A training batch (integer levels at their bin centres) mapped to the base space."""
         x, labels = inputs if isinstance(inputs, (tuple, list)) else (inputs, None)
+        if self.n_levels is not None:
+            x = (ops.cast(x, "float32") + 0.5) / float(self.n_levels)
         return self.to_base(x, labels)
 
     def get_config(self):

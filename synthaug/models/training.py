@@ -37,6 +37,12 @@ def fit_model(estimator, model, Z, codes, rng, seed, callbacks=()) -> dict:
         val = make_dataset(Z, codes, val_idx, estimator.batch_size)
         callbacks.append(keras.callbacks.EarlyStopping(
             monitor="val_loss", patience=estimator.patience, restore_best_weights=True))
+    if tf.distribute.has_strategy():
+        # Under a tf.distribute strategy Keras builds the model symbolically from the features
+        # alone, without the labels a conditional model needs; build it now from a real batch,
+        # inside the scope, so every variable is created as the strategy's (mirrored) variable.
+        sample = train_idx[:2]
+        model(Z[sample] if codes is None else (Z[sample], codes[sample].astype("int32")), training=False)
     progress, keras_verbose = estimator._progress_callbacks(estimator.epochs)
     history = model.fit(make_dataset(Z, codes, train_idx, estimator.batch_size, seed), validation_data=val,
                         epochs=estimator.epochs, callbacks=callbacks + progress, verbose=keras_verbose,
