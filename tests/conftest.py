@@ -17,3 +17,18 @@ def tiny_digits_vae(tmp_path_factory):
     X_train, _, y_train, _ = train_test_split(d.images, d.target, test_size=0.25, random_state=0, stratify=d.target)
     vae = VAE(hidden_units=(32,), latent_dim=4, epochs=3, n_importance=20, random_state=0).fit(X_train, y_train)
     return vae, vae.save(tmp_path_factory.mktemp("models") / "tiny-digits-vae.synthaug")
+
+
+@pytest.fixture(scope="module")
+def eager_tensorflow():
+    """Run TensorFlow functions eagerly for a module of API-contract tests on tiny fits.
+
+    Tracing a training step costs several times more than running a few of them on a tiny
+    model, and tests of the scikit-learn / imbalanced-learn contracts fit hundreds of those.
+    The model tests and the benchmarks exercise the compiled graphs.
+    """
+    import tensorflow as tf
+
+    tf.config.run_functions_eagerly(True)
+    yield
+    tf.config.run_functions_eagerly(False)

@@ -75,12 +75,12 @@ def test_demo_writes_model_samples_grid_and_report(tmp_path):
     import json
 
     out = tmp_path / "demo"
-    result = CliRunner().invoke(cli, ["demo", "-o", str(out), "--epochs", "2"])
+    result = CliRunner().invoke(cli, ["demo", "-o", str(out), "--epochs", "2", "--n-importance", "10"])
     assert result.exit_code == 0, result.output
     for name in ("digits-vae.synthaug", "grid.png", "report.png", "report.json", "samples/samples.npz"):
         assert (out / name).exists(), name
     report = json.loads((out / "report.json").read_text())
     assert {"frechet_distance", "tstr_accuracy", "near_copy_share"} <= set(report["evaluation"]["metrics"])
     assert "tstr_accuracy" in result.output
-    again = CliRunner().invoke(cli, ["demo", "-o", str(out), "--epochs", "2"])
+    again = CliRunner().invoke(cli, ["demo", "-o", str(out), "--epochs", "2", "--n-importance", "10"])
     assert again.exit_code == 2 and "not empty" in again.output

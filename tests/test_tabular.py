@@ -12,6 +12,8 @@ from synthaug.tabular import TabularEncoder, is_dataframe
 
 pd = pytest.importorskip("pandas")
 
+# Contract tests on tiny fits: run eagerly (see eager_tensorflow in conftest.py).
+pytestmark = pytest.mark.usefixtures("eager_tensorflow")
 FAST = dict(hidden_units=(16,), latent_dim=3, epochs=3, n_importance=8, validation_fraction=0.0, random_state=0)
 
 

@@ -19,6 +19,8 @@ imblearn = pytest.importorskip("imblearn")
 pd = pytest.importorskip("pandas")
 from imblearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 
+# Contract tests on tiny fits: run eagerly (see eager_tensorflow in conftest.py).
+pytestmark = pytest.mark.usefixtures("eager_tensorflow")
 FAST = dict(hidden_units=(8,), latent_dim=2, epochs=2, n_importance=4, validation_fraction=0.0, random_state=0)
 
 # Every imbalanced-learn sampler check that applies runs. The ones that branch on

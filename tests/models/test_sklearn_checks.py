@@ -1,9 +1,14 @@
 """scikit-learn's own estimator checks on fast configurations of every generator."""
+import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from synthaug import VAE, Flow
 
 EXPECTED_FAILED = {}
+
+
+# API-contract checks on tiny fits: run eagerly (see eager_tensorflow in conftest.py).
+pytestmark = pytest.mark.usefixtures("eager_tensorflow")
 
 
 @parametrize_with_checks(
