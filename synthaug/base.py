@@ -106,6 +106,9 @@ class GenerativeEstimator(BaseEstimator):
         self.dtype_ = X.dtype
         self.data_min_ = float(X.min())
         self.data_max_ = float(X.max())
+        from synthaug.provenance.record import data_fingerprint
+
+        self.data_fingerprint_ = data_fingerprint(X, y)  # for provenance records
         is_integer = discrete and bool(np.all(np.equal(np.mod(X, 1), 0)))
         levels = int(round(self.data_max_ - self.data_min_)) + 1
         self.n_levels_ = levels if is_integer and levels <= _MAX_DISCRETE_LEVELS else None
@@ -217,7 +220,7 @@ class GenerativeEstimator(BaseEstimator):
         return self._label_codes(np.asarray(y), len(X), check_random_state(0))
 
     # -- public API ---------------------------------------------------------------------------
-    def generate(self, n_samples: int, y=None, random_state=None):
+    def generate(self, n_samples: int, y=None, random_state=None, *, watermark: bool = True):
         """Draw synthetic samples.
 
         Parameters
@@ -229,6 +232,12 @@ class GenerativeEstimator(BaseEstimator):
             training class balance.
         random_state : int, RandomState or None, default=None
             Same seed, same samples.
+        watermark : bool, default=True
+            Embed synthaug's invisible watermark (:mod:`synthaug.provenance`) in image samples of
+            at least 32×32 pixels and 33 grey levels, carrying the model's 32-bit id. The key is
+            ``$SYNTHAUG_WATERMARK_KEY`` if set, else the public default key. Smaller images
+            (e.g. 8×8 digits) and tabular samples get no pixel mark and rely on the provenance
+            record that the CLI writes. ``False`` returns the samples unmarked.
 
         Returns
         -------
@@ -238,9 +247,9 @@ class GenerativeEstimator(BaseEstimator):
             Returned only by a model fitted with labels: the labels of the samples. A conditional
             model always returns ``(X, y)``, an unconditional one ``X`` alone.
         """
-        return self._generate(n_samples, y, random_state)
+        return self._generate(n_samples, y, random_state, watermark=watermark)
 
-    def _generate(self, n_samples, y, random_state, **sample_options):
+    def _generate(self, n_samples, y, random_state, watermark: bool = True, **sample_options):
         """``generate`` with family-specific options (e.g. a flow's temperature) passed on to
         ``_sample_network``."""
         check_is_fitted(self)
@@ -250,6 +259,10 @@ class GenerativeEstimator(BaseEstimator):
         codes = self._label_codes(y, int(n_samples), rng)
         Z = self._sample_network(int(n_samples), codes, rng, **sample_options)
         X = self._from_network(Z)
+        if watermark:
+            from synthaug.provenance.generated import mark_samples
+
+            X = mark_samples(self, X)
         if self.classes_ is None:
             return X
         return X, self.classes_[codes]
@@ -266,6 +279,7 @@ class GenerativeEstimator(BaseEstimator):
             "n_levels_": self.n_levels_,
             "n_features_in_": int(self.n_features_in_),
             "history_": self.history_,
+            "data_fingerprint_": getattr(self, "data_fingerprint_", None),
         }
         encoder = getattr(self, "tabular_encoder_", None)
         if encoder is not None:
@@ -284,6 +298,7 @@ class GenerativeEstimator(BaseEstimator):
         self.dtype_ = np.dtype(state["dtype_"])
         for name in ("data_min_", "data_max_", "n_levels_", "n_features_in_", "history_"):
             setattr(self, name, state[name])
+        self.data_fingerprint_ = state.get("data_fingerprint_")  # absent from files saved before provenance
         for name in self._FITTED_ARRAYS:
             entry = state.get(name)
             setattr(self, name, None if entry is None else np.asarray(entry["data"], dtype=entry["dtype"]))

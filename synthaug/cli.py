@@ -1,7 +1,7 @@
 """The ``synthaug`` command line. TensorFlow is imported inside the commands, never at the top,
 so that ``synthaug --help`` answers at once.
 
-Exit codes: 0 ok, 1 failure, 2 usage error.
+Exit codes: 0 ok, 1 failure, 2 usage error; ``verify`` exits 3 when it finds a synthetic file.
 """
 from __future__ import annotations
 
@@ -75,6 +75,10 @@ def fit(data, output, epochs, latent_dim, seed, overwrite, quiet):
 def generate(model, n_samples, output, seed, overwrite):
     """Generate N samples from a fitted MODEL into the folder OUTPUT (PNGs per class, or samples.npz).
 
+    Images of 32×32 pixels or more (with more than 32 grey levels) carry synthaug's invisible
+    watermark; every PNG carries a signed provenance record, and OUTPUT/provenance.json lists all
+    outputs (see `synthaug verify`).
+
     \b
     Example:
       synthaug generate model.synthaug -n 100 -o synthetic/
@@ -86,14 +90,20 @@ def generate(model, n_samples, output, seed, overwrite):
         est = synthaug.load(model)
     except ValueError as exc:
         _fail(str(exc))
+    from synthaug.provenance import build_record
+    from synthaug.provenance.generated import is_markable
+
     out = est.generate(n_samples, random_state=seed)
     X, y = out if isinstance(out, tuple) else (out, None)
+    # Signed provenance record in every PNG's text chunks and in provenance.json (the key:
+    # $SYNTHAUG_WATERMARK_KEY, else the public default key; only its id is written).
+    record = build_record(est, seed=seed, watermarked=is_markable(X), extra={"model_file": model.name})
     try:
-        written = write_samples(X, output, y=y, overwrite=overwrite, progress=True)
+        written = write_samples(X, output, y=y, overwrite=overwrite, progress=True, record=record)
     except FileExistsError as exc:
         raise click.BadParameter(str(exc), param_hint="--output")
     try:
-        sample_grid(X[:100], output / "grid.png", overwrite=overwrite)
+        sample_grid(X[:100], output / "grid.png", overwrite=overwrite, record=record)
     except ValueError:
         pass  # tabular samples that are not square images get no grid
     click.echo(f"wrote {len(written)} files to {output}")
@@ -142,7 +152,10 @@ def demo(output, epochs, n_importance, overwrite):
     evaluation = evaluate((X, y), X_train, y_train, X_test=X_test, y_test=y_test, random_state=0)
     output.mkdir(parents=True, exist_ok=True)
     model.save(output / "digits-vae.synthaug", overwrite=overwrite)
-    write_samples(X, output / "samples", y=y, overwrite=overwrite)
+    from synthaug.provenance import build_record
+
+    write_samples(X, output / "samples", y=y, overwrite=overwrite,
+                  record=build_record(model, seed=0, watermarked=False))  # 8×8 digits: the record only
     sample_grid(X[::10][np.argsort(np.tile(np.arange(10), 10), kind="stable")], output / "grid.png",
                 overwrite=overwrite)
     evaluation.plot(output / "report.png", overwrite=overwrite)
@@ -259,3 +272,69 @@ def evaluate(real, synthetic, output, n_samples, test_data, seed, log_likelihood
     click.echo(f"wrote {', '.join(written)}")
     if skipped:
         raise SystemExit(1)  # as fit does: unreadable files were skipped
+
+
+def _verify_table(results) -> str:
+    rows = [("file", "synthetic", "p-value", "payload", "record")]
+    for r in results:
+        wm = r.watermark
+        if wm is None:
+            p_value = "error" if r.error else "n/a"
+        elif wm.message and wm.p_value == 1.0:
+            p_value = "too small" if "smaller than" in wm.message else "n/a"
+        else:
+            p_value = "<1e-300" if wm.p_value < 1e-300 else f"{wm.p_value:.1e}"
+        payload = "-" if wm is None or wm.payload is None else f"{wm.payload:08x}"
+        rows.append((r.path, "yes" if r.synthetic else "no", p_value, payload, r.record_status))
+    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list, one object per file, instead of a table.")
+@click.option("--key-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="File holding the watermark/HMAC key (surrounding whitespace ignored) "
+                   "[default: $SYNTHAUG_WATERMARK_KEY, else synthaug's public key].")
+@click.option("--fpr", default=1e-6, show_default=True, type=click.FloatRange(0, 1, min_open=True, max_open=True),
+              help="False-positive rate of the watermark test.")
+def verify(paths, as_json, key_file, fpr):
+    """Check files or folders for synthaug's invisible watermark and signed provenance record.
+
+    PATHS are images (PNG, JPEG, TIFF, BMP, WebP), DICOM, .npy/.npz files, or folders searched
+    recursively. One row per file: synthetic or not (watermark detected, or a synthaug record
+    present), the watermark's p-value (chance that an unmarked image scores as high), its
+    payload (the generating model's id) and the record's status: valid, image-modified,
+    invalid-signature, unknown-key, unsigned, unreadable or none.
+
+    \b
+    Exit status: 0 no synthetic file found; 3 at least one synthetic file found;
+    1 no synthetic file found but a file could not be read; 2 usage error.
+
+    \b
+    Example:
+      synthaug verify synthetic/
+      synthaug verify photo.jpg --json
+    """
+    from synthaug.provenance.verify import verify as run_verify
+
+    key = None if key_file is None else key_file.read_bytes().strip()
+    if key is not None and not key:
+        raise click.BadParameter(f"{key_file} is empty", param_hint="--key-file")
+    results = run_verify(list(paths), key, fpr=fpr)
+    if not results:
+        _fail("found no image, DICOM, .npy or .npz file in " + ", ".join(map(str, paths)))
+    if as_json:
+        click.echo(json.dumps([r.to_dict() for r in results], indent=1))
+    else:
+        click.echo(_verify_table(results))
+        n_synthetic = sum(r.synthetic for r in results)
+        click.echo(f"\n{n_synthetic} of {len(results)} files synthetic "
+                   f"(watermark p-value <= {fpr:g} or a synthaug record)")
+    for r in results:
+        if r.error:
+            click.echo(f"could not read {r.path}: {r.error}", err=True)
+    if any(r.synthetic for r in results):
+        raise SystemExit(3)
+    if any(r.error for r in results):
+        raise SystemExit(1)

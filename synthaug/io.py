@@ -99,15 +99,31 @@ def read_data(path) -> Dataset:
     return Dataset(X, y, class_names, skipped)
 
 
-def encode_png(image: np.ndarray) -> bytes:
-    """Encode one (H, W), (H, W, 1) or (H, W, 3/4) uint8/uint16 image as PNG bytes."""
+def encode_png(image: np.ndarray, pnginfo=None) -> bytes:
+    """Encode one (H, W), (H, W, 1) or (H, W, 3/4) uint8/uint16 image as PNG bytes, with the text
+    chunks of a Pillow ``PngInfo`` if given."""
     from PIL import Image
 
     if image.ndim == 3 and image.shape[-1] == 1:
         image = image[..., 0]
     buf = io.BytesIO()
-    Image.fromarray(image).save(buf, format="PNG")
+    Image.fromarray(image).save(buf, format="PNG", pnginfo=pnginfo)
     return buf.getvalue()
+
+
+def _signed_png_info(record, key, name: str, image: np.ndarray):
+    """PNG text chunks holding ``record`` signed for this one output; (info, output entry)."""
+    from synthaug.provenance import record as provenance
+
+    entry = {"name": name, "sha256": provenance.content_hash(image)}
+    return provenance.png_info(provenance.sign_record({**record, "output": entry}, key)), entry
+
+
+def _write_sidecar(out_dir: Path, record, key, outputs: list) -> Path:
+    from synthaug.provenance import record as provenance
+
+    signed = provenance.sign_record({**record, "outputs": outputs}, key)
+    return atomic_write_bytes(out_dir / provenance.SIDECAR_NAME, provenance.sidecar_bytes(signed))
 
 
 def to_display_uint8(X: np.ndarray, lo: float | None = None, hi: float | None = None) -> np.ndarray:
@@ -118,8 +134,10 @@ def to_display_uint8(X: np.ndarray, lo: float | None = None, hi: float | None = 
     return np.clip(np.rint((X - lo) / max(hi - lo, 1e-12) * 255), 0, 255).astype(np.uint8)
 
 
-def sample_grid(X: np.ndarray, path, *, n_cols: int = 10, scale: int = 4, overwrite: bool = False) -> Path:
-    """Write a PNG grid of image samples (N, H, W[, C]) enlarged ``scale`` times."""
+def sample_grid(X: np.ndarray, path, *, n_cols: int = 10, scale: int = 4, overwrite: bool = False,
+                record: dict | None = None, key=None) -> Path:
+    """Write a PNG grid of image samples (N, H, W[, C]) enlarged ``scale`` times; with a provenance
+    ``record`` (see :func:`write_samples`) the PNG carries it, signed with ``key``."""
     path = Path(path)
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
@@ -141,14 +159,20 @@ def sample_grid(X: np.ndarray, path, *, n_cols: int = 10, scale: int = 4, overwr
         r, c = divmod(i, n_cols)
         grid[1 + r * (h + 1): 1 + r * (h + 1) + h, 1 + c * (w + 1): 1 + c * (w + 1) + w] = img
     grid = np.repeat(np.repeat(grid, scale, axis=0), scale, axis=1)
-    return atomic_write_bytes(path, encode_png(grid))
+    info = None if record is None else _signed_png_info(record, key, path.name, grid)[0]
+    return atomic_write_bytes(path, encode_png(grid, info))
 
 
 def write_samples(X: np.ndarray, out_dir, *, y=None, prefix: str = "synthetic", overwrite: bool = False,
-                  progress: bool = False) -> list[Path]:
+                  progress: bool = False, record: dict | None = None, key=None) -> list[Path]:
     """Write samples to ``out_dir``: images as PNG files (one sub-folder per label), tabular data
     as ``samples.npz``. Refuses a non-empty ``out_dir`` unless ``overwrite=True``; ``progress``
-    shows a bar while image files are written."""
+    shows a bar while image files are written.
+
+    With a provenance ``record`` (:func:`synthaug.provenance.build_record`), each PNG carries it
+    in a text chunk, signed (:func:`synthaug.provenance.sign_record` with ``key``) together with
+    that image's pixel hash, and ``provenance.json`` in ``out_dir`` lists every output's hash
+    (the only record of tabular samples). The sidecar is not in the returned list."""
     out_dir = Path(out_dir)
     if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
         raise FileExistsError(f"{out_dir} is not empty; pass overwrite=True to write into it")
@@ -158,11 +182,23 @@ def write_samples(X: np.ndarray, out_dir, *, y=None, prefix: str = "synthetic", 
     if not is_image:
         buf = io.BytesIO()
         np.savez(buf, X=X, **({} if y is None else {"y": np.asarray(y)}))
-        return [atomic_write_bytes(out_dir / "samples.npz", buf.getvalue())]
+        written = [atomic_write_bytes(out_dir / "samples.npz", buf.getvalue())]
+        if record is not None:
+            from synthaug.provenance.record import content_hash
+
+            _write_sidecar(out_dir, record, key, [{"name": "samples.npz", "sha256": content_hash(X)}])
+        return written
     width = len(str(len(X)))
     from tqdm.auto import tqdm
 
+    outputs = []
     for i, image in enumerate(tqdm(X, desc="write", unit="file", disable=not progress, leave=False)):
-        folder = out_dir if y is None else out_dir / str(y[i])
-        written.append(atomic_write_bytes(folder / f"{prefix}_{i:0{width}d}.png", encode_png(image)))
+        name = f"{prefix}_{i:0{width}d}.png" if y is None else f"{y[i]}/{prefix}_{i:0{width}d}.png"
+        info = None
+        if record is not None:
+            info, entry = _signed_png_info(record, key, name, image)
+            outputs.append(entry)
+        written.append(atomic_write_bytes(out_dir / name, encode_png(image, info)))
+    if record is not None:
+        _write_sidecar(out_dir, record, key, outputs)
     return written

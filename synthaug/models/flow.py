@@ -436,7 +436,8 @@ class Flow(ClassNamePrefixFeaturesOutMixin, TransformerMixin, GenerativeEstimato
         return np.concatenate(out)
 
     # -- sampling ----------------------------------------------------------------------------------
-    def generate(self, n_samples: int, y=None, random_state=None, temperature: float = 1.0):
+    def generate(self, n_samples: int, y=None, random_state=None, temperature: float = 1.0, *,
+                 watermark: bool = True):
         """Draw synthetic samples; see :meth:`GenerativeEstimator.generate`.
 
         ``temperature`` scales the base-space noise (samples ``forward(temperature * z)``):
@@ -444,7 +445,7 @@ class Flow(ClassNamePrefixFeaturesOutMixin, TransformerMixin, GenerativeEstimato
         """
         if not temperature > 0:
             raise ValueError(f"temperature must be positive; got {temperature!r}")
-        return self._generate(n_samples, y, random_state, temperature=float(temperature))
+        return self._generate(n_samples, y, random_state, watermark=watermark, temperature=float(temperature))
 
     def _sample_network(self, n_samples, codes, rng, temperature=1.0):
         Zb = (temperature * rng.standard_normal((n_samples, int(np.prod(self.input_shape_))))).astype(np.float32)

@@ -1,0 +1,179 @@
+"""``verify``: which files are synthaug output, by watermark and by provenance record."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from synthaug.provenance import record as _record
+from synthaug.provenance.watermark import DEFAULT_FPR, WatermarkResult, detect
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"}
+ARRAY_SUFFIXES = {".npy", ".npz"}
+DICOM_SUFFIXES = {".dcm"}
+VERIFIABLE_SUFFIXES = IMAGE_SUFFIXES | ARRAY_SUFFIXES | DICOM_SUFFIXES
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    """What :func:`verify` found in one file.
+
+    Attributes
+    ----------
+    path : str
+    synthetic : bool
+        The watermark was detected, or the file carries a synthaug provenance record (whatever
+        its status: ``record_status`` says how far it can be trusted).
+    watermark : WatermarkResult or None
+        ``None`` where no pixel watermark can be tested (arrays, unreadable files).
+    record_status : str
+        ``"valid"`` (signature checks and the pixels are the ones the record lists),
+        ``"image-modified"`` (signature checks, pixels changed since), ``"invalid-signature"``
+        (the record was changed), ``"unknown-key"`` (signed under another key), ``"unsigned"``,
+        ``"unreadable"`` (a damaged record) or ``"none"`` (no record found).
+    record : dict or None
+        The record found (PNG text chunk, DICOM tag or sidecar JSON).
+    error : str
+        Why the file could not be read, else ``""``.
+    """
+
+    path: str
+    synthetic: bool
+    watermark: WatermarkResult | None
+    record_status: str
+    record: dict | None = None
+    error: str = ""
+
+    @property
+    def p_value(self) -> float | None:
+        return None if self.watermark is None else self.watermark.p_value
+
+    @property
+    def payload(self) -> int | None:
+        return None if self.watermark is None else self.watermark.payload
+
+    def to_dict(self) -> dict:
+        wm = self.watermark
+        return {
+            "path": self.path,
+            "synthetic": self.synthetic,
+            "watermark_detected": None if wm is None else wm.detected,
+            "p_value": None if wm is None else wm.p_value,
+            "payload": None if wm is None or wm.payload is None else f"{wm.payload:08x}",
+            "transform": None if wm is None or not wm.detected else wm.transform,
+            "watermark_note": None if wm is None or not wm.message else wm.message,
+            "record_status": self.record_status,
+            "record_created": None if not self.record else self.record.get("created"),
+            "record_generator": None if not self.record else (self.record.get("generator") or {}).get("class"),
+            "error": self.error or None,
+        }
+
+
+def _collect(paths) -> list[Path]:
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    files = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            files.extend(sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in VERIFIABLE_SUFFIXES
+                                and not any(part.startswith(".") for part in p.relative_to(path).parts)))
+        elif path.exists():
+            files.append(path)
+        else:
+            raise FileNotFoundError(f"no such file or folder: {path}")
+    return files
+
+
+def _read(path: Path):
+    """(pixels or array, embedded record or None); raises on unreadable files."""
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
+        return np.load(path, allow_pickle=False), None
+    if suffix == ".npz":
+        with np.load(path, allow_pickle=False) as npz:
+            return (npz["X"] if "X" in npz else npz[npz.files[0]]), None
+    if suffix in DICOM_SUFFIXES:
+        try:
+            import pydicom
+        except ImportError:
+            raise ValueError("reading DICOM needs pydicom (pip install pydicom)") from None
+        ds = pydicom.dcmread(path)
+        element = ds.get((_record.DICOM_PRIVATE_GROUP, 0x1010))
+        rec = None if element is None else _record.record_from_dicom_text(element.value)
+        return ds.pixel_array, rec
+    from PIL import Image
+
+    with Image.open(path) as img:
+        img.load()
+        rec_text = getattr(img, "text", {}).get(_record.PNG_KEY) if img.format == "PNG" else None
+        if img.mode not in ("L", "LA", "I;16", "I;16B", "I;16L", "I", "F", "RGB", "RGBA"):
+            img = img.convert("RGBA" if "A" in img.mode or "transparency" in img.info else "RGB")
+        pixels = np.asarray(img)
+    if pixels.dtype == np.int32 and pixels.size and pixels.min() >= 0 and pixels.max() <= 65535:
+        pixels = pixels.astype(np.uint16)  # mode "I" of a 16-bit PNG
+    rec = None
+    if rec_text is not None:
+        import json
+
+        try:
+            rec = json.loads(rec_text)
+        except json.JSONDecodeError:
+            rec = {}
+    return pixels, rec
+
+
+def _record_status(path: Path, pixels, embedded, key, ed25519_public_key):
+    rec, name = (embedded, None) if embedded is not None else _record.find_sidecar_record(path)
+    if rec is None:
+        return "none", None
+    if not rec:
+        return "unreadable", None
+    status = _record.verify_record(rec, key, ed25519_public_key=ed25519_public_key)
+    if status == "valid" and not _record.check_output(rec, pixels, name):
+        status = "image-modified"
+    return status, rec
+
+
+def verify(paths, key: str | bytes | None = None, *, fpr: float = DEFAULT_FPR,
+           ed25519_public_key: bytes | None = None) -> list[VerifyResult]:
+    """Check files for the synthaug watermark and provenance record.
+
+    Parameters
+    ----------
+    paths : path or list of paths
+        Files (PNG, JPEG, TIFF, BMP, WebP, DICOM, ``.npy``/``.npz``) or folders, searched
+        recursively for those.
+    key : str or bytes, default=None
+        Watermark and HMAC key; ``None``: ``$SYNTHAUG_WATERMARK_KEY`` if set, else the public
+        default key.
+    fpr : float, default=1e-6
+        False-positive rate of the watermark test (see :func:`synthaug.provenance.detect`).
+    ed25519_public_key : bytes, default=None
+        Require Ed25519-signed records to be signed by this key (32 raw bytes).
+
+    Returns
+    -------
+    results : list of VerifyResult
+        One per file, in the order found.
+
+    Raises
+    ------
+    FileNotFoundError
+        If a path does not exist.
+    """
+    results = []
+    for path in _collect(paths):
+        try:
+            pixels, embedded = _read(path)
+        except Exception as exc:  # PIL, numpy and pydicom raise many kinds for a bad file
+            results.append(VerifyResult(str(path), False, None, "none", error=f"{type(exc).__name__}: {exc}"))
+            continue
+        status, rec = _record_status(path, pixels, embedded, key, ed25519_public_key)
+        wm = None
+        is_image = path.suffix.lower() in IMAGE_SUFFIXES | DICOM_SUFFIXES
+        if is_image and pixels.ndim in (2, 3) and pixels.dtype.kind in "uif":
+            wm = detect([pixels], key, fpr=fpr)[0]
+        synthetic = bool(wm is not None and wm.detected) or status not in ("none", "unreadable")
+        results.append(VerifyResult(str(path), synthetic, wm, status, rec))
+    return results

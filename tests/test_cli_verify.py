@@ -1,0 +1,162 @@
+"""`synthaug verify`: table, JSON, exit codes, keys, and the generate → verify round trip."""
+import io
+import json
+import os
+import subprocess
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from synthaug.cli import cli
+from synthaug.io import write_samples
+from synthaug.provenance import KEY_ENV, build_record, embed
+
+skimage_data = pytest.importorskip("skimage.data")
+
+
+def test_help_and_verify_do_not_import_tensorflow(tmp_path):
+    Image.fromarray(skimage_data.camera()[:64, :64]).save(tmp_path / "a.png")
+    code = (
+        "import sys; from click.testing import CliRunner; from synthaug.cli import cli; "
+        "r = CliRunner().invoke(cli, ['--help']); assert r.exit_code == 0 and 'verify' in r.output, r.output; "
+        "r = CliRunner().invoke(cli, ['verify', '--help']); assert r.exit_code == 0 and 'Exit status' in r.output; "
+        f"r = CliRunner().invoke(cli, ['verify', {str(tmp_path)!r}]); assert r.exit_code == 0, r.output; "
+        "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def _jpeg_bytes(image, quality=50):
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format="JPEG", quality=quality)
+    return buf.getvalue()
+
+
+@pytest.fixture
+def folder(tmp_path, monkeypatch):
+    """Marked PNGs with records, a marked JPEG without one, unmarked real images, a tiny image."""
+    monkeypatch.delenv(KEY_ENV, raising=False)
+    root = tmp_path / "files"
+    marked = embed(np.stack([skimage_data.astronaut()[:256, :256], skimage_data.astronaut()[256:, 256:]]),
+                   payload=0x5EED)
+    write_samples(marked, root / "generated", record=build_record(seed=0, watermark_payload=0x5EED))
+    (root / "shared").mkdir()
+    (root / "shared" / "reposted.jpg").write_bytes(_jpeg_bytes(marked[0]))
+    Image.fromarray(skimage_data.camera()).save(root / "shared" / "camera.png")
+    Image.fromarray(skimage_data.coffee()).save(root / "shared" / "coffee.jpg", quality=90)
+    Image.fromarray(skimage_data.camera()[:16, :16]).save(root / "shared" / "tiny.png")
+    return root
+
+
+def test_table_and_exit_code_3_when_synthetic_files_are_found(folder):
+    result = CliRunner().invoke(cli, ["verify", str(folder)])
+    assert result.exit_code == 3, result.output
+    rows = {line.split()[0].rsplit("/", 1)[-1]: line.split() for line in result.output.splitlines()[1:] if "/" in line}
+    assert rows["synthetic_0.png"][1:2] == ["yes"] and rows["synthetic_0.png"][-2:] == ["00005eed", "valid"]
+    assert rows["reposted.jpg"][1] == "yes" and rows["reposted.jpg"][-1] == "none"
+    assert float(rows["reposted.jpg"][2]) <= 1e-6
+    assert rows["camera.png"][1] == "no" and float(rows["camera.png"][2]) > 1e-3
+    assert rows["coffee.jpg"][1] == "no"
+    assert rows["tiny.png"][1:3] == ["no", "too"]  # "too small": no pixel watermark below 32×32
+    assert "3 of 6 files synthetic" in result.output
+
+
+def test_json_output(folder):
+    result = CliRunner().invoke(cli, ["verify", "--json", str(folder / "shared"), str(folder / "generated")])
+    assert result.exit_code == 3
+    entries = {os.path.basename(e["path"]): e for e in json.loads(result.output)}
+    assert entries["synthetic_1.png"]["record_status"] == "valid"
+    assert entries["synthetic_1.png"]["payload"] == "00005eed" and entries["synthetic_1.png"]["watermark_detected"]
+    assert entries["camera.png"]["synthetic"] is False and entries["camera.png"]["record_status"] == "none"
+    assert "smaller than 32" in entries["tiny.png"]["watermark_note"]
+
+
+def test_exit_code_0_when_nothing_synthetic(folder):
+    shared = folder / "shared"
+    result = CliRunner().invoke(cli, ["verify", str(shared / "camera.png"), str(shared / "coffee.jpg")])
+    assert result.exit_code == 0, result.output
+    assert "0 of 2 files synthetic" in result.output
+
+
+def test_unreadable_file_exit_code_1(tmp_path):
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+    result = CliRunner().invoke(cli, ["verify", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "could not read" in result.stderr and "broken.png" in result.stderr
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = CliRunner().invoke(cli, ["verify", str(empty)])
+    assert result.exit_code == 1 and "found no image" in result.output + result.stderr
+
+
+def test_private_key_file(tmp_path, monkeypatch):
+    monkeypatch.delenv(KEY_ENV, raising=False)
+    key = "our private watermark key"
+    X = embed(skimage_data.camera()[None, :256, :256], key=key, payload=1)
+    write_samples(X, tmp_path / "out", record=build_record(seed=0, key=key), key=key)
+    (tmp_path / "key.txt").write_text(key + "\n")
+    png = str(tmp_path / "out" / "synthetic_0.png")
+    public = CliRunner().invoke(cli, ["verify", "--json", png])
+    (entry,) = json.loads(public.output)
+    assert not entry["watermark_detected"] and entry["record_status"] == "unknown-key"
+    assert public.exit_code == 3  # a synthaug record is there, even if its key is not ours
+    private = CliRunner().invoke(cli, ["verify", "--json", "--key-file", str(tmp_path / "key.txt"), png])
+    (entry,) = json.loads(private.output)
+    assert entry["watermark_detected"] and entry["record_status"] == "valid" and entry["payload"] == "00000001"
+    monkeypatch.setenv(KEY_ENV, key)
+    assert json.loads(CliRunner().invoke(cli, ["verify", "--json", png]).output)[0]["record_status"] == "valid"
+
+
+@pytest.fixture(scope="module")
+def image_model(tmp_path_factory):
+    """A tiny VAE fitted on 32×32 thumbnails of real images, saved."""
+    from skimage.color import rgb2gray
+    from skimage.transform import resize
+
+    from synthaug import VAE
+
+    sources = [skimage_data.camera(), rgb2gray(skimage_data.astronaut()), rgb2gray(skimage_data.coffee()),
+               skimage_data.moon()]
+    thumbs = [np.rint(resize(s / s.max(), (32, 32), anti_aliasing=True) * 255) for s in sources]
+    rng = np.random.default_rng(0)
+    X = np.stack([np.clip(t + rng.integers(-8, 9, t.shape), 0, 255) for t in thumbs for _ in range(16)])
+    vae = VAE(latent_dim=2, hidden_units=(32,), conv_filters=(8, 16), epochs=4, batch_size=8, decoder_output="mean",
+              validation_fraction=0.0, random_state=0).fit(X.astype(np.uint8))
+    return vae, vae.save(tmp_path_factory.mktemp("models") / "tiny-image-vae.synthaug")
+
+
+def test_generate_then_verify(image_model, tmp_path, monkeypatch):
+    from synthaug.provenance import model_fingerprint
+
+    monkeypatch.delenv(KEY_ENV, raising=False)
+    vae, model = image_model
+    out = tmp_path / "synthetic"
+    assert CliRunner().invoke(cli, ["generate", str(model), "-n", "8", "-o", str(out), "--seed", "1"]).exit_code == 0
+    result = CliRunner().invoke(cli, ["verify", "--json", str(out)])
+    assert result.exit_code == 3
+    entries = json.loads(result.output)
+    assert len(entries) == 9  # 8 samples and grid.png; provenance.json is not an image
+    assert all(e["synthetic"] and e["record_status"] == "valid" and e["record_generator"] == "VAE" for e in entries)
+    samples = [e for e in entries if "grid" not in e["path"]]
+    assert sum(e["watermark_detected"] for e in samples) >= 6
+    sidecar = json.loads((out / "provenance.json").read_text())
+    assert sidecar["seed"] == 1 and len(sidecar["outputs"]) == 8
+    assert sidecar["generator"]["model_sha256"] == model_fingerprint(vae)
+    assert sidecar["training_data_sha256"] == vae.data_fingerprint_
+    assert sidecar["extra"] == {"model_file": model.name}
+
+
+def test_generate_digits_then_verify_the_sidecar(tiny_digits_vae, tmp_path):
+    _, model = tiny_digits_vae
+    out = tmp_path / "digits"
+    assert CliRunner().invoke(cli, ["generate", str(model), "-n", "20", "-o", str(out)]).exit_code == 0
+    result = CliRunner().invoke(cli, ["verify", "--json", str(out / "samples.npz")])
+    (entry,) = json.loads(result.output)
+    assert result.exit_code == 3 and entry["record_status"] == "valid" and entry["p_value"] is None
+    sidecar = json.loads((out / "provenance.json").read_text())
+    assert sidecar["watermark"]["scheme"] is None  # 8×8 digits: no pixel watermark, the record only
