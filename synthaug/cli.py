@@ -338,3 +338,169 @@ def verify(paths, as_json, key_file, fpr):
         raise SystemExit(3)
     if any(r.error for r in results):
         raise SystemExit(1)
+
+
+# -- detect: anomaly detection from reconstruction error ----------------------------------------------
+_DETECT_SCORES = ["reconstruction", "normalized", "topk", "ssim", "likelihood"]  # as in integrations/anomaly.py
+_DETECTOR_FILE = "detector.synthaug-detector"
+
+
+def _sample_names(path: Path, ds) -> list[str]:
+    """Names of the samples ``read_data(path)`` returned, in its order: image paths relative to the
+    folder (skipped files left out), or ``FILE[i]`` for the rows of an array file."""
+    from synthaug.io import IMAGE_SUFFIXES
+
+    if path.is_file():
+        return [f"{path.name}[{i}]" for i in range(len(ds.X))]
+    subdirs = sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
+    skipped = {bad for bad, _ in ds.skipped}
+    files = [f for folder in (subdirs or [path]) for f in sorted(folder.iterdir())
+             if f.suffix.lower() in IMAGE_SUFFIXES and str(f) not in skipped]
+    if len(files) != len(ds.X):
+        _fail(f"could not match the {len(ds.X)} images read from {path} to file names")
+    return [f.relative_to(path).as_posix() for f in files]
+
+
+def _heatmap_name(name: str, index: int, used: set) -> str:
+    """maps/<image path with / as __, without its suffix>.png, or maps/row_<index>.png for arrays;
+    the index is appended where two images would share a name (a.png and a.jpg)."""
+    stem = name.replace("/", "__").rsplit(".", 1)[0] if not name.endswith("]") else f"row_{index:06d}"
+    candidate = f"maps/{stem}.png"
+    return candidate if candidate not in used else f"maps/{stem}_{index}.png"
+
+
+def _contamination(value):
+    if value is None or value == "auto":
+        return value
+    try:
+        share = float(value)
+    except ValueError:
+        share = None
+    if share is None or not 0.0 < share <= 0.5:
+        raise click.BadParameter(f"expected 'auto' or a share in (0, 0.5]; got {value!r}",
+                                 param_hint="--contamination")
+    return share
+
+
+def _overlaps(a: Path, b: Path) -> bool:
+    a, b = a.resolve(), b.resolve()
+    return a == b or a in b.parents or b in a.parents
+
+
+@cli.command()
+@click.argument("data", metavar="DIR", type=click.Path(exists=True, path_type=Path))
+@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Output folder: scores.csv, maps/ (heat maps of flagged images), the fitted detector.")
+@click.option("--model", "model_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help=f"A fitted detector ({_DETECTOR_FILE} of an earlier run) instead of fitting one.")
+@click.option("--train", "train_path", type=click.Path(exists=True, path_type=Path), default=None,
+              help="Fit on these normal images (folder, .npy, .npz) instead of on DIR.")
+@click.option("--score", type=click.Choice(_DETECT_SCORES), default=None,
+              help="How to score a sample [default: reconstruction].")
+@click.option("--contamination", default=None,
+              help="Expected share of outliers in the training data, or 'auto' [default: auto].")
+@click.option("--top-k", type=click.FloatRange(0.0, 1.0, min_open=True), default=None,
+              help="Share of pixels averaged by --score topk [default: 0.01].")
+@click.option("--epochs", type=click.IntRange(min=1), default=None, help="Maximum training epochs [default: 300].")
+@click.option("--seed", default=0, show_default=True, help="Random seed.")
+@click.option("--max-maps", default=100, show_default=True, type=click.IntRange(min=0),
+              help="Heat-map PNGs for at most this many flagged images, the most abnormal first.")
+@click.option("--overwrite", is_flag=True, help="Write into a non-empty output folder.")
+@click.option("-q", "--quiet", is_flag=True)
+def detect(data, output, model_path, train_path, score, contamination, top_k, epochs, seed, max_maps, overwrite,
+           quiet):
+    """Flag unusual images in DIR by how badly a generator fitted on normal data reconstructs them.
+
+    DIR is a folder of images (class sub-folders are read as labels and listed, not used), a .npy
+    or a .npz (X). By default a VAE is fitted on DIR itself (mostly normal images) or on --train,
+    and the fitted detector is saved in OUTPUT for later runs with --model. Writes OUTPUT/scores.csv
+    (file, label, score, decision, outlier, heatmap; lower score = more abnormal, outlier = 1 when
+    decision < 0) and a heat-map PNG per flagged image in OUTPUT/maps/. Nothing is written into DIR.
+
+    \b
+    Example:
+      synthaug detect scans/ -o findings/ --train normal-scans/ --score topk
+      synthaug detect new-scans/ -o findings-2/ --model findings/detector.synthaug-detector
+    """
+    fit_options = {"--train": train_path, "--score": score, "--contamination": contamination,
+                   "--top-k": top_k, "--epochs": epochs}
+    if model_path is not None:
+        given = [name for name, value in fit_options.items() if value is not None]
+        if given:
+            raise click.UsageError(
+                f"--model uses a fitted detector; {', '.join(given)} only apply when fitting one")
+    contamination = _contamination(contamination)
+    for source in (data, train_path):
+        if source is not None and _overlaps(source, output):
+            raise click.BadParameter(f"{output} overlaps {source}; write the results to a separate folder",
+                                     param_hint="--output")
+    if output.exists() and any(output.iterdir()) and not overwrite:
+        raise click.BadParameter(f"{output} is not empty; pass --overwrite", param_hint="--output")
+    import csv
+    import io
+
+    import numpy as np
+
+    from synthaug.integrations.anomaly import ReconstructionAnomalyDetector, default_generator
+    from synthaug.io import atomic_write_bytes, read_data
+
+    datasets = {}
+    for source, what in ((data, "DIR"), (train_path, "--train")):
+        if source is None:
+            continue
+        try:
+            datasets[what] = read_data(source)
+        except (ValueError, OSError) as exc:
+            _fail(f"{what}: {exc}")
+        for bad, reason in datasets[what].skipped:
+            click.echo(f"skipped {bad}: {reason}", err=True)
+    ds = datasets["DIR"]
+    names = _sample_names(data, ds)
+    if model_path is not None:
+        try:
+            detector = ReconstructionAnomalyDetector.load(model_path)
+        except ValueError as exc:
+            _fail(str(exc))
+    else:
+        params = {"anomaly_score": score or "reconstruction", "contamination": contamination or "auto",
+                  "top_k": 0.01 if top_k is None else top_k, "random_state": seed}
+        generator = default_generator(random_state=seed, verbose=0 if quiet else 1,
+                                      **({} if epochs is None else {"epochs": epochs}))
+        detector = ReconstructionAnomalyDetector(generator, **params)
+        try:
+            detector.fit(datasets.get("--train", ds).X)
+        except (ValueError, TypeError) as exc:
+            _fail(str(exc))
+    try:
+        scores = detector.score_samples(ds.X)
+    except ValueError as exc:
+        _fail(f"DIR: {exc}")
+    decision = scores - detector.offset_
+    flagged = np.flatnonzero(decision < 0)
+    is_image = ds.X.ndim >= 3
+    mapped = flagged[np.argsort(scores[flagged], kind="stable")][:max_maps] if is_image else []
+    heatmaps = {}
+    for i in mapped:
+        fig = detector.plot_error_maps(ds.X[i:i + 1], max_samples=1)
+        fig.suptitle(names[i], fontsize=9)
+        png = io.BytesIO()
+        fig.savefig(png, format="png", dpi=100)
+        heatmaps[i] = _heatmap_name(names[i], i, set(heatmaps.values()))
+        atomic_write_bytes(output / heatmaps[i], png.getvalue())
+    table = io.StringIO()
+    writer = csv.writer(table, lineterminator="\n")
+    writer.writerow(["file", "label", "score", "decision", "outlier", "heatmap"])
+    for i, name in enumerate(names):
+        label = "" if ds.y is None else ds.y[i]
+        writer.writerow([name, label, f"{scores[i]:.6g}", f"{decision[i]:.6g}", int(decision[i] < 0),
+                         heatmaps.get(i, "")])
+    atomic_write_bytes(output / "scores.csv", table.getvalue().encode())
+    written = ["scores.csv"] + (["maps/"] if heatmaps else [])
+    if model_path is None:
+        detector.save(output / _DETECTOR_FILE, overwrite=overwrite)
+        written.append(_DETECTOR_FILE)
+    if not quiet:
+        click.echo(f"{len(flagged)} of {len(names)} samples flagged (score below {detector.offset_:.4g}); "
+                   f"wrote {', '.join(written)} to {output}")
+    if ds.skipped or ("--train" in datasets and datasets["--train"].skipped):
+        raise SystemExit(1)

@@ -1,0 +1,116 @@
+"""``synthaug detect``: fit or load a detector, write scores.csv and heat maps, never touch the input."""
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import csv
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+from sklearn.datasets import load_digits
+
+from synthaug.cli import cli
+
+
+def test_detect_help_does_not_import_tensorflow():
+    code = (
+        "import sys; from click.testing import CliRunner; from synthaug.cli import cli; "
+        "r = CliRunner().invoke(cli, ['detect', '--help']); "
+        "assert r.exit_code == 0 and 'Example:' in r.output and 'synthaug detect' in r.output, r.output; "
+        "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def write_pngs(folder, images, prefix):
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, image in enumerate(images):
+        Image.fromarray((image * 15).astype(np.uint8)).save(folder / f"{prefix}_{i:03d}.png")
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory):
+    """normal/: 100 zeros; mixed/: 30 other zeros and 6 ones, as uint8 PNGs."""
+    root = tmp_path_factory.mktemp("detect")
+    d = load_digits()
+    zeros, ones = d.images[d.target == 0], d.images[d.target == 1]
+    write_pngs(root / "normal", zeros[:100], "zero")
+    write_pngs(root / "mixed", zeros[100:130], "zero")
+    write_pngs(root / "mixed", ones[:6], "one")
+    return root
+
+
+def read_csv(path):
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+@pytest.fixture(scope="module")
+def fitted_run(folders):
+    """One fit: train on normal/, score mixed/ (a short training keeps the test fast)."""
+    out = folders / "run-1"
+    result = CliRunner().invoke(cli, ["detect", str(folders / "mixed"), "-o", str(out), "--train",
+                                      str(folders / "normal"), "--epochs", "60", "--contamination", "0.05", "-q"])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_detect_writes_scores_heat_maps_and_the_detector(folders, fitted_run):
+    rows = read_csv(fitted_run / "scores.csv")
+    assert [r["file"] for r in rows] == sorted(p.name for p in (folders / "mixed").iterdir())
+    assert set(rows[0]) == {"file", "label", "score", "decision", "outlier", "heatmap"}
+    for r in rows:
+        assert np.isclose(float(r["decision"]) < 0, r["outlier"] == "1")
+        assert (r["heatmap"] != "") == (r["outlier"] == "1")
+        if r["heatmap"]:
+            with Image.open(fitted_run / r["heatmap"]) as img:
+                assert img.format == "PNG"
+    ones = [float(r["score"]) for r in rows if r["file"].startswith("one")]
+    zeros = [float(r["score"]) for r in rows if r["file"].startswith("zero")]
+    assert np.median(ones) < np.median(zeros)
+    assert sum(r["outlier"] == "1" for r in rows) >= 3
+    assert (fitted_run / "detector.synthaug-detector").is_file()
+    assert sorted(p.name for p in (folders / "mixed").iterdir()) == sorted(
+        [f"zero_{i:03d}.png" for i in range(30)] + [f"one_{i:03d}.png" for i in range(6)])
+
+
+def test_detect_with_a_saved_detector_gives_the_same_scores(folders, fitted_run, tmp_path):
+    out = tmp_path / "run-2"
+    result = CliRunner().invoke(cli, ["detect", str(folders / "mixed"), "-o", str(out), "--model",
+                                      str(fitted_run / "detector.synthaug-detector")])
+    assert result.exit_code == 0, result.output
+    assert "flagged" in result.stdout
+    first, second = read_csv(fitted_run / "scores.csv"), read_csv(out / "scores.csv")
+    assert [r["score"] for r in first] == [r["score"] for r in second]
+    assert not (out / "detector.synthaug-detector").exists()
+    result = CliRunner().invoke(cli, ["detect", str(folders / "mixed"), "-o", str(tmp_path / "x"), "--model",
+                                      str(fitted_run / "detector.synthaug-detector"), "--score", "topk"])
+    assert result.exit_code == 2 and "--score only apply when fitting" in result.output
+
+
+def test_detect_refuses_to_clobber_or_to_write_into_the_input(folders, fitted_run):
+    runner = CliRunner()
+    args = ["detect", str(folders / "mixed"), "--model", str(fitted_run / "detector.synthaug-detector"), "-o"]
+    result = runner.invoke(cli, args + [str(fitted_run)])
+    assert result.exit_code == 2 and "not empty" in result.output and "--overwrite" in result.output
+    for inside in (folders / "mixed", folders / "mixed" / "results"):
+        result = runner.invoke(cli, args + [str(inside), "--overwrite"])
+        assert result.exit_code == 2 and "overlaps" in result.output
+    assert not (folders / "mixed" / "results").exists()
+
+
+def test_detect_bad_options(folders, tmp_path):
+    runner = CliRunner()
+    result = runner.invoke(cli, ["detect", str(folders / "mixed"), "-o", str(tmp_path / "o"),
+                                 "--contamination", "0.9"])
+    assert result.exit_code == 2 and "(0, 0.5]" in result.output
+    np.save(tmp_path / "flat.npy", np.zeros((10, 64)))
+    result = runner.invoke(cli, ["detect", str(folders / "mixed"), "-o", str(tmp_path / "o"), "--train",
+                                 str(tmp_path / "flat.npy"), "--epochs", "1", "-q"])
+    assert result.exit_code == 1 and "expecting 64 features" in result.output
+    result = runner.invoke(cli, ["detect", str(tmp_path / "flat.npy"), "-o", str(tmp_path / "p"),
+                                 "--score", "ssim", "-q"])
+    assert result.exit_code == 1 and "needs images" in result.output
