@@ -371,9 +371,10 @@ class GenerativeEstimator(BaseEstimator):
 
 def _registry() -> dict:
     from synthaug.models.flow import Flow
+    from synthaug.models.gan import GAN
     from synthaug.models.vae import VAE
 
-    return {"VAE": VAE, "Flow": Flow}
+    return {"VAE": VAE, "Flow": Flow, "GAN": GAN}
 
 
 def load(path):
