@@ -335,6 +335,7 @@ class GAN(GenerativeEstimator):
         If given (images only), a PNG grid of samples ``epoch_NNNN.png`` is written there every
         ``sample_every`` epochs and after the last one, from fixed noise.
     sample_every : int, default=50
+        Epochs between two sample grids.
     random_state : int, RandomState or None, default=None
         Seeds weight initialisation, noise and shuffling.
     verbose : int, default=0
@@ -364,8 +365,8 @@ class GAN(GenerativeEstimator):
     A GAN has no likelihood and no encoder: there is no ``score_samples`` or ``transform``.
 
     Like every synthaug generator it trains under a ``tf.distribute`` strategy entered by the
-    caller (``with strategy.scope(): gan.fit(X, y)``); ``batch_size`` is then the global batch.
-    The critic updates of a step are then unrolled in the graph rather than looped.
+    caller (``with strategy.scope(): gan.fit(X, y)``); ``batch_size`` is then the global batch,
+    and the critic updates of a step are unrolled in the graph rather than looped.
 
     Examples
     --------
@@ -414,7 +415,8 @@ class GAN(GenerativeEstimator):
             value = tuple(getattr(self, name))
             if not value or not all(isinstance(u, (int, np.integer)) and not isinstance(u, bool) and u > 0
                                     for u in value):
-                raise ValueError(f"{name} must be a non-empty tuple of positive integers; got {getattr(self, name)!r}")
+                raise ValueError(
+                    f"{name} must be a non-empty tuple of positive integers; got {getattr(self, name)!r}")
         if not self.gradient_penalty >= 0:
             raise ValueError(f"gradient_penalty must be >= 0; got {self.gradient_penalty!r}")
         if not 0.0 <= self.ema_decay < 1.0:
