@@ -5,11 +5,9 @@ labels, seeds, the Keras model's life cycle, and saving/loading without pickle.
 """
 from __future__ import annotations
 
-import io
 import json
 import os
 import tempfile
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -44,7 +42,20 @@ class GenerativeEstimator(BaseEstimator):
     ``generate`` has the input's sample shape, dtype and value range.
     """
 
+    _parameter_constraints: dict = {}
+
     # -- validation -------------------------------------------------------------------------
+    def _validate_params(self) -> None:
+        """Check the parameters against the class's ``_parameter_constraints`` (start of ``fit``)."""
+        from synthaug._param_validation import validate_params
+
+        validate_params(self, self._parameter_constraints)
+
+    def _fit_random_state(self) -> tuple[np.random.RandomState, int]:
+        """The RandomState of one ``fit`` (from ``random_state``) and the seed it gives the network."""
+        rng = check_random_state(self.random_state)
+        return rng, int(rng.randint(0, 2**31 - 1))
+
     def _validate_X(self, X, *, reset: bool) -> np.ndarray:
         if reset:
             self.tabular_encoder_ = None
@@ -169,6 +180,22 @@ class GenerativeEstimator(BaseEstimator):
             return tuple(self.input_shape_)
         return None
 
+    def _conv_shape(self, architecture: str, min_side: int = 1):
+        """(H, W, C) when the networks should be convolutional, ``None`` for MLPs.
+
+        ``"auto"`` is convolutional for images whose sides are at least ``min_side`` pixels,
+        ``"conv"`` always (and refuses tabular data), ``"mlp"`` never.
+        """
+        image_shape = self._image_shape()
+        if architecture == "conv":
+            if image_shape is None:
+                raise ValueError(
+                    f"architecture='conv' needs images (n, H, W[, C]); got samples of shape {self.input_shape_}")
+            return image_shape
+        if architecture == "auto" and image_shape is not None and min(image_shape[:2]) >= min_side:
+            return image_shape
+        return None
+
     def _progress_callbacks(self, epochs: int) -> tuple[list, int]:
         """Callbacks and Keras ``verbose`` for this estimator's ``verbose``.
 
@@ -211,6 +238,32 @@ class GenerativeEstimator(BaseEstimator):
                 f"y contains labels not seen in fit: {unknown[:5].tolist()}; known: {self.classes_.tolist()}"
             )
         return np.searchsorted(self.classes_, y)
+
+    def _log_marginal(self, log_p, n_samples: int, y=None) -> np.ndarray:
+        """log p(x | y) with labels; log p(x) = logsumexp_c [log p(c) + log p(x | c)] without.
+
+        ``log_p(codes)`` returns the per-sample log-likelihood given label codes (``None`` for an
+        unconditional model); ``n_samples`` is the number of samples it scores.
+        """
+        if self.classes_ is None:
+            return log_p(None)
+        if y is not None:
+            return log_p(self._label_codes(np.asarray(y), n_samples, check_random_state(0)))
+        from scipy.special import logsumexp
+
+        per_class = np.stack([log_p(np.full(n_samples, c)) + np.log(self.class_prior_[c])
+                              for c in range(len(self.classes_))])
+        return logsumexp(per_class, axis=0)
+
+    def _batched_call(self, fn, V, codes, batch_size: int = 4096) -> np.ndarray:
+        """``fn(V[i:j], labels[i:j])`` over batches of ``batch_size`` rows, as one numpy array."""
+        import tensorflow as tf
+
+        out = []
+        for i in range(0, len(V), batch_size):
+            labels = None if codes is None else tf.constant(np.asarray(codes[i:i + batch_size], dtype="int32"))
+            out.append(fn(tf.constant(V[i:i + batch_size]), labels).numpy())
+        return np.concatenate(out)
 
     def _check_label_input(self, X, y):
         if self.classes_ is None:
@@ -330,10 +383,19 @@ class GenerativeEstimator(BaseEstimator):
         No pickle is used; :func:`synthaug.load` reads it back with Keras' ``safe_mode``.
         The file is written atomically; an existing file is refused unless ``overwrite=True``.
         """
+        from synthaug.io import write_archive
+
         check_is_fitted(self)
-        path = Path(path)
-        if path.exists() and not overwrite:
-            raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
+        return write_archive(path, self._archive_members(), overwrite=overwrite)
+
+    def to_bytes(self) -> bytes:
+        """The bytes of the file :meth:`save` writes (for embedding a generator in another file)."""
+        from synthaug.io import archive_bytes
+
+        check_is_fitted(self)
+        return archive_bytes(self._archive_members())
+
+    def _archive_members(self) -> dict:
         meta = {
             "format": "synthaug",
             "format_version": FORMAT_VERSION,
@@ -341,14 +403,7 @@ class GenerativeEstimator(BaseEstimator):
             "params": self.get_params(deep=False),
             "state": self._fitted_state(),
         }
-        buf = io.BytesIO()
-        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-            zf.writestr("synthaug.json", json.dumps(meta, indent=1))
-            zf.writestr("model.keras", self._model_bytes())
-        from synthaug.io import atomic_write_bytes
-
-        atomic_write_bytes(path, buf.getvalue())
-        return path
+        return {"synthaug.json": json.dumps(meta, indent=1), "model.keras": self._model_bytes()}
 
     # -- pickling: the Keras model travels as .keras bytes and is reloaded in safe mode ---------
     def __getstate__(self):
@@ -369,36 +424,43 @@ class GenerativeEstimator(BaseEstimator):
         return tags
 
 
-def _registry() -> dict:
-    from synthaug.models.flow import Flow
-    from synthaug.models.gan import GAN
-    from synthaug.models.vae import VAE
+# Model classes that ``load`` can rebuild, by the name saved in the file; each module is imported
+# only when a file names its class.
+_MODEL_CLASSES = {
+    "VAE": "synthaug.models.vae",
+    "Flow": "synthaug.models.flow",
+    "GAN": "synthaug.models.gan",
+    "PixelCNN": "synthaug.models.pixelcnn",
+}
 
-    return {"VAE": VAE, "Flow": Flow, "GAN": GAN}
+
+def _model_class(name):
+    import importlib
+
+    module = _MODEL_CLASSES.get(name)
+    return None if module is None else getattr(importlib.import_module(module), name)
 
 
 def load(path):
     """Load a generator saved with ``save``. Never unpickles and never runs code from the file.
+
+    ``path`` may also be the bytes of such a file (see ``to_bytes``).
 
     Raises
     ------
     ValueError
         If the file is not a synthaug model file, or names an unknown model class.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no model file at {path}")
-    try:
-        with zipfile.ZipFile(path) as zf:
-            meta = json.loads(zf.read("synthaug.json"))
-            model_bytes = zf.read("model.keras")
-    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{path} is not a synthaug model file ({exc})") from None
-    if meta.get("format") != "synthaug" or meta.get("format_version") != FORMAT_VERSION:
-        raise ValueError(f"{path} is not a synthaug model file of format version {FORMAT_VERSION}")
-    cls = _registry().get(meta.get("class"))
+    from synthaug.io import read_archive
+
+    members = read_archive(path, ("synthaug.json", "model.keras"), "synthaug model file")
+    meta, model_bytes = members["synthaug.json"], members["model.keras"]
+    source = "synthaug model file" if isinstance(path, (bytes, bytearray)) else path
+    if not isinstance(meta, dict) or meta.get("format") != "synthaug" or meta.get("format_version") != FORMAT_VERSION:
+        raise ValueError(f"{source} is not a synthaug model file of format version {FORMAT_VERSION}")
+    cls = _model_class(meta.get("class"))
     if cls is None:
-        raise ValueError(f"{path} names an unknown model class {meta.get('class')!r}")
+        raise ValueError(f"{source} names an unknown model class {meta.get('class')!r}")
     defaults = cls().get_params(deep=False)
     params = {
         # JSON has no tuples: give tuple-valued parameters back their type.

@@ -31,6 +31,52 @@ def atomic_write_bytes(path, data: bytes) -> Path:
     return path
 
 
+def write_archive(path, members: dict, *, overwrite: bool = False) -> Path:
+    """Write ``members`` (name → bytes or str) as one zip file, atomically.
+
+    An existing file is refused unless ``overwrite=True``. synthaug's model and detector files
+    are such archives: JSON for data, never a pickle.
+    """
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
+    return atomic_write_bytes(path, archive_bytes(members))
+
+
+def archive_bytes(members: dict) -> bytes:
+    """The bytes of a zip file holding ``members`` (name → bytes or str)."""
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return buf.getvalue()
+
+
+def read_archive(source, names, what: str) -> dict:
+    """Read the members ``names`` of a zip file (a path, or its bytes), with JSON ones parsed.
+
+    Raises ``FileNotFoundError`` for a missing path and ``ValueError`` saying that the source is
+    not a ``what`` when it is not a zip file, lacks a member, or holds invalid JSON.
+    """
+    import json
+    import zipfile
+
+    if isinstance(source, (bytes, bytearray)):
+        label, source = what, io.BytesIO(source)
+    else:
+        label = source = Path(source)
+        if not source.is_file():
+            raise FileNotFoundError(f"no {what} at {source}")
+    try:
+        with zipfile.ZipFile(source) as zf:
+            members = {name: zf.read(name) for name in names}
+        return {name: json.loads(data) if name.endswith(".json") else data for name, data in members.items()}
+    except (zipfile.BadZipFile, KeyError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{label} is not a {what} ({exc})") from None
+
+
 @dataclass
 class Dataset:
     """Arrays read from disk: ``X``, labels ``y`` (or None), class names, and skipped files."""

@@ -112,29 +112,11 @@ def test_private_key_file(tmp_path, monkeypatch):
     assert json.loads(CliRunner().invoke(cli, ["verify", "--json", png]).output)[0]["record_status"] == "valid"
 
 
-@pytest.fixture(scope="module")
-def image_model(tmp_path_factory):
-    """A tiny VAE fitted on 32×32 thumbnails of real images, saved."""
-    from skimage.color import rgb2gray
-    from skimage.transform import resize
-
-    from synthaug import VAE
-
-    sources = [skimage_data.camera(), rgb2gray(skimage_data.astronaut()), rgb2gray(skimage_data.coffee()),
-               skimage_data.moon()]
-    thumbs = [np.rint(resize(s / s.max(), (32, 32), anti_aliasing=True) * 255) for s in sources]
-    rng = np.random.default_rng(0)
-    X = np.stack([np.clip(t + rng.integers(-8, 9, t.shape), 0, 255) for t in thumbs for _ in range(16)])
-    vae = VAE(latent_dim=2, hidden_units=(32,), conv_filters=(8, 16), epochs=4, batch_size=8, decoder_output="mean",
-              validation_fraction=0.0, random_state=0).fit(X.astype(np.uint8))
-    return vae, vae.save(tmp_path_factory.mktemp("models") / "tiny-image-vae.synthaug")
-
-
-def test_generate_then_verify(image_model, tmp_path, monkeypatch):
+def test_generate_then_verify(tiny_image_vae, tmp_path, monkeypatch):
     from synthaug.provenance import model_fingerprint
 
     monkeypatch.delenv(KEY_ENV, raising=False)
-    vae, model = image_model
+    vae, model = tiny_image_vae
     out = tmp_path / "synthetic"
     assert CliRunner().invoke(cli, ["generate", str(model), "-n", "8", "-o", str(out), "--seed", "1"]).exit_code == 0
     result = CliRunner().invoke(cli, ["verify", "--json", str(out)])

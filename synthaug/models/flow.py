@@ -16,9 +16,9 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 from keras import ops
 from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
-from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
+from synthaug._param_validation import FRACTION, POSITIVE, POSITIVE_INT, Interval, Options, PositiveInts
 from synthaug.base import GenerativeEstimator
 from synthaug.models.training import fit_model
 
@@ -346,6 +346,13 @@ class Flow(ClassNamePrefixFeaturesOutMixin, TransformerMixin, GenerativeEstimato
     (3, 13)
     """
 
+    _parameter_constraints = {
+        "flow_type": Options("realnvp", "maf"), "n_layers": POSITIVE_INT, "hidden_units": PositiveInts(),
+        "logit_alpha": Interval(0.0, 0.5, closed="neither"), "n_dequantization": POSITIVE_INT,
+        "epochs": POSITIVE_INT, "batch_size": POSITIVE_INT, "learning_rate": POSITIVE,
+        "validation_fraction": FRACTION, "patience": POSITIVE_INT,
+    }
+
     def __init__(self, flow_type: str = "realnvp", n_layers: int = 8, hidden_units=(256, 256),
                  logit_alpha: float = 0.05, n_dequantization: int = 4, epochs: int = 300,
                  batch_size: int = 64, learning_rate: float = 1e-3, validation_fraction: float = 0.1,
@@ -363,18 +370,6 @@ class Flow(ClassNamePrefixFeaturesOutMixin, TransformerMixin, GenerativeEstimato
         self.random_state = random_state
         self.verbose = verbose
 
-    def _check_params(self):
-        if self.flow_type not in ("realnvp", "maf"):
-            raise ValueError(f"flow_type must be 'realnvp' or 'maf'; got {self.flow_type!r}")
-        if not 0.0 < self.logit_alpha < 0.5:
-            raise ValueError(f"logit_alpha must be in (0, 0.5); got {self.logit_alpha!r}")
-        if not 0.0 <= self.validation_fraction < 1.0:
-            raise ValueError(f"validation_fraction must be in [0, 1); got {self.validation_fraction!r}")
-        for name in ("n_layers", "epochs", "batch_size", "n_dequantization"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"{name} must be a positive integer; got {value!r}")
-
     def fit(self, X, y=None):
         """Fit the flow by maximum likelihood on X (and labels y, which make it conditional).
 
@@ -387,12 +382,11 @@ class Flow(ClassNamePrefixFeaturesOutMixin, TransformerMixin, GenerativeEstimato
         -------
         self : Flow
         """
-        self._check_params()
+        self._validate_params()
         Z, codes = self._fit_data(X, y)
         if Z.shape[1] < 2:
             raise ValueError("a flow needs at least 2 values per sample; got 1 feature(s)")
-        rng = check_random_state(self.random_state)
-        seed = int(rng.randint(0, 2**31 - 1))
+        rng, seed = self._fit_random_state()
         self.model_ = FlowModel(
             input_dim=Z.shape[1], n_layers=self.n_layers, hidden_units=self.hidden_units,
             flow_type=self.flow_type, n_classes=0 if codes is None else len(self.classes_),
@@ -420,9 +414,6 @@ class Flow(ClassNamePrefixFeaturesOutMixin, TransformerMixin, GenerativeEstimato
             return V
         return np.clip(np.floor(V * self.n_levels_), 0, self.n_levels_ - 1).astype(np.int32)
 
-    def _labels(self, codes, i, j):
-        return None if codes is None else tf.constant(codes[i:j].astype("int32"))
-
     def _compiled(self, name):
         fns = self.model_.__dict__.setdefault("_compiled_fns", {})
         if name not in fns:
@@ -430,10 +421,7 @@ class Flow(ClassNamePrefixFeaturesOutMixin, TransformerMixin, GenerativeEstimato
         return fns[name]
 
     def _batched(self, name, V, codes, batch_size=4096):
-        fn = self._compiled(name)
-        out = [fn(tf.constant(V[i:i + batch_size]), self._labels(codes, i, i + batch_size)).numpy()
-               for i in range(0, len(V), batch_size)]
-        return np.concatenate(out)
+        return self._batched_call(self._compiled(name), V, codes, batch_size)
 
     # -- sampling ----------------------------------------------------------------------------------
     def generate(self, n_samples: int, y=None, random_state=None, temperature: float = 1.0, *,
@@ -497,15 +485,7 @@ class Flow(ClassNamePrefixFeaturesOutMixin, TransformerMixin, GenerativeEstimato
         def log_p(codes):
             return np.mean([self._batched("log_prob", v, codes).astype(np.float64) for v in V], axis=0)
 
-        if self.classes_ is None:
-            out = log_p(None)
-        elif y is not None:
-            out = log_p(self._check_label_input(Z, y))
-        else:
-            per_class = np.stack([log_p(np.full(len(Z), c)) + np.log(self.class_prior_[c])
-                                  for c in range(len(self.classes_))])
-            top = per_class.max(0)
-            out = top + np.log(np.exp(per_class - top).sum(0))
+        out = self._log_marginal(log_p, len(Z), y)
         if self.n_levels_ is not None:
             return out - Z.shape[1] * np.log(self.n_levels_)
         return out + self._log_jacobian()

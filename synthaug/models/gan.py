@@ -9,8 +9,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 from keras import ops
-from sklearn.utils import check_random_state
 
+from synthaug._param_validation import FRACTION, NON_NEGATIVE, POSITIVE, POSITIVE_INT, Options, PositiveInts
 from synthaug.base import GenerativeEstimator
 from synthaug.models.networks import MLP, ConvDecoder, ConvEncoder
 
@@ -379,6 +379,13 @@ class GAN(GenerativeEstimator):
     ((4, 8, 8), [0, 1, 2, 3])
     """
 
+    _parameter_constraints = {
+        "latent_dim": POSITIVE_INT, "hidden_units": PositiveInts(), "architecture": Options("auto", "conv", "mlp"),
+        "conv_filters": PositiveInts(), "loss": Options(*LOSSES), "gradient_penalty": NON_NEGATIVE,
+        "n_critic": POSITIVE_INT, "ema_decay": FRACTION, "epochs": POSITIVE_INT, "batch_size": POSITIVE_INT,
+        "learning_rate": POSITIVE, "beta_1": FRACTION, "beta_2": FRACTION, "sample_every": POSITIVE_INT,
+    }
+
     def __init__(self, latent_dim: int = 32, hidden_units=(256, 256), architecture: str = "auto",
                  conv_filters=(32, 64), loss: str = "wgan-gp", gradient_penalty: float = 10.0,
                  n_critic: int = 2, ema_decay: float = 0.999, epochs: int = 500, batch_size: int = 64,
@@ -402,31 +409,6 @@ class GAN(GenerativeEstimator):
         self.random_state = random_state
         self.verbose = verbose
 
-    def _check_params(self):
-        if self.loss not in LOSSES:
-            raise ValueError(f"loss must be one of {', '.join(map(repr, LOSSES))}; got {self.loss!r}")
-        if self.architecture not in ("auto", "conv", "mlp"):
-            raise ValueError(f"architecture must be 'auto', 'conv' or 'mlp'; got {self.architecture!r}")
-        for name in ("latent_dim", "n_critic", "epochs", "batch_size", "sample_every"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"{name} must be a positive integer; got {value!r}")
-        for name in ("hidden_units", "conv_filters"):
-            value = tuple(getattr(self, name))
-            if not value or not all(isinstance(u, (int, np.integer)) and not isinstance(u, bool) and u > 0
-                                    for u in value):
-                raise ValueError(
-                    f"{name} must be a non-empty tuple of positive integers; got {getattr(self, name)!r}")
-        if not self.gradient_penalty >= 0:
-            raise ValueError(f"gradient_penalty must be >= 0; got {self.gradient_penalty!r}")
-        if not 0.0 <= self.ema_decay < 1.0:
-            raise ValueError(f"ema_decay must be in [0, 1); got {self.ema_decay!r}")
-        if not self.learning_rate > 0:
-            raise ValueError(f"learning_rate must be > 0; got {self.learning_rate!r}")
-        for name in ("beta_1", "beta_2"):
-            if not 0.0 <= getattr(self, name) < 1.0:
-                raise ValueError(f"{name} must be in [0, 1); got {getattr(self, name)!r}")
-
     def fit(self, X, y=None):
         """Fit the GAN on X (and labels y, which make it class-conditional).
 
@@ -446,22 +428,16 @@ class GAN(GenerativeEstimator):
             last epoch whose losses were finite and ``history_`` the epochs up to it, so the
             estimator can still generate.
         """
-        self._check_params()
+        self._validate_params()
         Z, codes = self._fit_data(X, y)
-        image_shape = self._image_shape()
-        if self.architecture == "conv" and image_shape is None:
-            raise ValueError(
-                f"architecture='conv' needs images (n, H, W[, C]); got samples of shape {self.input_shape_}")
-        if self.sample_dir is not None and image_shape is None:
+        conv_shape = self._conv_shape(self.architecture, min_side=_MIN_CONV_SIDE)
+        if self.sample_dir is not None and self._image_shape() is None:
             raise ValueError(f"sample_dir needs images (n, H, W[, C]); got samples of shape {self.input_shape_}")
-        conv = self.architecture == "conv" or (
-            self.architecture == "auto" and image_shape is not None and min(image_shape[:2]) >= _MIN_CONV_SIDE)
-        rng = check_random_state(self.random_state)
-        seed = int(rng.randint(0, 2**31 - 1))
+        rng, seed = self._fit_random_state()
         self.model_ = GANModel(
             input_dim=Z.shape[1], latent_dim=self.latent_dim, hidden_units=self.hidden_units,
             n_classes=0 if codes is None else len(self.classes_),
-            image_shape=image_shape if conv else None, conv_filters=self.conv_filters,
+            image_shape=conv_shape, conv_filters=self.conv_filters,
             n_levels=self.n_levels_, loss=self.loss, gradient_penalty=self.gradient_penalty, n_critic=self.n_critic,
             ema_decay=self.ema_decay, seed=seed,
         )
@@ -505,12 +481,7 @@ class GAN(GenerativeEstimator):
 
     def _sample_network(self, n_samples, codes, rng, batch_size=4096):
         z = rng.standard_normal((n_samples, self.latent_dim)).astype(np.float32)
-        sample = self.model_.compiled_sample()
-        out = []
-        for i in range(0, n_samples, batch_size):
-            labels = None if codes is None else tf.constant(codes[i:i + batch_size].astype("int32"))
-            out.append(sample(tf.constant(z[i:i + batch_size]), labels).numpy())
-        out = np.concatenate(out)
+        out = self._batched_call(self.model_.compiled_sample(), z, codes, batch_size)
         if self.n_levels_ is None:
             return out
         return np.clip(np.floor((out + 1.0) * (self.n_levels_ / 2.0)), 0, self.n_levels_ - 1).astype(np.int32)

@@ -8,9 +8,9 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
-from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
+from synthaug._param_validation import FRACTION, NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, Options, PositiveInts
 from synthaug.base import GenerativeEstimator
 from synthaug.models.networks import MLP, ConvDecoder, ConvEncoder
 from synthaug.models.training import fit_model
@@ -259,6 +259,15 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, GenerativeEstimator
     ((4, 8, 8), (4,))
     """
 
+    _parameter_constraints = {
+        "latent_dim": POSITIVE_INT, "hidden_units": PositiveInts(), "architecture": Options("auto", "conv", "mlp"),
+        "conv_filters": PositiveInts(), "likelihood": Options("auto", "categorical", "gaussian"),
+        "decoder_output": Options("sample", "mean"), "dropout": FRACTION, "kl_warmup_epochs": NON_NEGATIVE_INT,
+        "free_bits": NON_NEGATIVE, "n_importance_train": POSITIVE_INT, "n_importance": POSITIVE_INT,
+        "epochs": POSITIVE_INT, "batch_size": POSITIVE_INT, "learning_rate": POSITIVE,
+        "validation_fraction": FRACTION, "patience": POSITIVE_INT,
+    }
+
     def __init__(self, latent_dim: int = 16, hidden_units=(512, 512), architecture: str = "auto",
                  conv_filters=(16, 32), likelihood: str = "auto", decoder_output: str = "sample",
                  dropout: float = 0.3,
@@ -286,24 +295,6 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, GenerativeEstimator
         self.random_state = random_state
         self.verbose = verbose
 
-    def _check_params(self):
-        if self.likelihood not in ("auto", "categorical", "gaussian"):
-            raise ValueError(f"likelihood must be 'auto', 'categorical' or 'gaussian'; got {self.likelihood!r}")
-        if self.decoder_output not in ("sample", "mean"):
-            raise ValueError(f"decoder_output must be 'sample' or 'mean'; got {self.decoder_output!r}")
-        if self.architecture not in ("auto", "conv", "mlp"):
-            raise ValueError(f"architecture must be 'auto', 'conv' or 'mlp'; got {self.architecture!r}")
-        if not isinstance(self.kl_warmup_epochs, (int, np.integer)) or self.kl_warmup_epochs < 0:
-            raise ValueError(f"kl_warmup_epochs must be a non-negative integer; got {self.kl_warmup_epochs!r}")
-        if not self.free_bits >= 0:
-            raise ValueError(f"free_bits must be >= 0; got {self.free_bits!r}")
-        if not 0.0 <= self.validation_fraction < 1.0:
-            raise ValueError(f"validation_fraction must be in [0, 1); got {self.validation_fraction!r}")
-        for name in ("latent_dim", "epochs", "batch_size", "n_importance_train", "n_importance"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"{name} must be a positive integer; got {value!r}")
-
     def fit(self, X, y=None):
         """Fit the VAE on X (and labels y, which make it class-conditional).
 
@@ -316,18 +307,13 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, GenerativeEstimator
         -------
         self : VAE
         """
-        self._check_params()
+        self._validate_params()
         Z, codes = self._fit_data(X, y, discrete=self.likelihood != "gaussian")
         if self.likelihood == "categorical" and self.n_levels_ is None:
             raise ValueError("likelihood='categorical' needs integer data with at most 32 levels")
         likelihood = "categorical" if self.n_levels_ is not None else "gaussian"
-        image_shape = self._image_shape()
-        if self.architecture == "conv" and image_shape is None:
-            raise ValueError(f"architecture='conv' needs images (n, H, W[, C]); got samples of shape {self.input_shape_}")
-        if self.architecture == "mlp":
-            image_shape = None
-        rng = check_random_state(self.random_state)
-        seed = int(rng.randint(0, 2**31 - 1))
+        image_shape = self._conv_shape(self.architecture)
+        rng, seed = self._fit_random_state()
         self.model_ = VAEModel(
             input_dim=Z.shape[1], latent_dim=self.latent_dim, hidden_units=self.hidden_units,
             n_classes=0 if codes is None else len(self.classes_), likelihood=likelihood,
@@ -342,12 +328,7 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, GenerativeEstimator
 
     # -- sampling -------------------------------------------------------------------------------
     def _decode_params(self, latent, codes, batch_size=4096):
-        decode = self.model_.compiled_decode()
-        out = []
-        for i in range(0, len(latent), batch_size):
-            labels = None if codes is None else tf.constant(codes[i:i + batch_size].astype("int32"))
-            out.append(decode(tf.constant(latent[i:i + batch_size].astype("float32")), labels).numpy())
-        return np.concatenate(out)
+        return self._batched_call(self.model_.compiled_decode(), latent.astype("float32"), codes, batch_size)
 
     def _sample_from_params(self, params, rng):
         if self.model_.likelihood == "categorical":
@@ -417,18 +398,7 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, GenerativeEstimator
         """
         Z = self._to_network(self._validate_X(X, reset=False))
         eps = np.random.RandomState(0).standard_normal((self.n_importance, self.latent_dim)).astype("float32")
-        if self.classes_ is None:
-            out = self._iw_bound(Z, None, eps)
-        elif y is not None:
-            out = self._iw_bound(Z, self._check_label_input(Z, y), eps)
-        else:
-            per_class = np.stack([
-                self._iw_bound(Z, np.full(len(Z), c), eps) + np.log(self.class_prior_[c])
-                for c in range(len(self.classes_))
-            ])
-            top = per_class.max(0)
-            out = top + np.log(np.exp(per_class - top).sum(0))
-        return out + self._log_jacobian()
+        return self._log_marginal(lambda codes: self._iw_bound(Z, codes, eps), len(Z), y) + self._log_jacobian()
 
     def _iw_bound(self, Z, codes, eps, chunk=200):
         k = len(eps)

@@ -198,7 +198,7 @@ def test_parameter_and_input_errors():
     X = np.random.RandomState(0).rand(20, 3)
     with pytest.raises(NotFittedError):
         GAN().generate(2)
-    with pytest.raises(ValueError, match="loss must be one of"):
+    with pytest.raises(ValueError, match="loss must be .wgan-gp., .hinge. or .non-saturating."):
         GAN(loss="wasserstein").fit(X)
     with pytest.raises(ValueError, match="n_critic must be a positive integer"):
         GAN(n_critic=0).fit(X)

@@ -1,6 +1,5 @@
 """The keyed invisible watermark: invisibility, robustness to each attack, false positives, API."""
 import io
-import os
 import warnings
 
 import numpy as np
@@ -268,28 +267,10 @@ def test_ct_uint16(recwarn):
 
 
 # -- the generators' output ------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def tiny_image_vae():
-    """A tiny VAE fitted in a few seconds on 32×32 thumbnails of real images."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from skimage.color import rgb2gray
-    from skimage.transform import resize
-
-    from synthaug import VAE
-
-    sources = [skimage_data.camera(), rgb2gray(skimage_data.astronaut()), rgb2gray(skimage_data.coffee()),
-               skimage_data.moon()]
-    thumbs = [np.rint(resize(s / s.max(), (32, 32), anti_aliasing=True) * 255) for s in sources]
-    rng = np.random.default_rng(0)
-    X = np.stack([np.clip(t + rng.integers(-8, 9, t.shape), 0, 255) for t in thumbs for _ in range(16)])
-    return VAE(latent_dim=2, hidden_units=(32,), conv_filters=(8, 16), epochs=4, batch_size=8, decoder_output="mean",
-               validation_fraction=0.0, random_state=0).fit(X.astype(np.uint8))
-
-
 def test_generated_images_are_marked_by_default(tiny_image_vae):
     from synthaug.provenance.record import model_fingerprint, payload_for
 
-    vae = tiny_image_vae
+    vae, _ = tiny_image_vae
     S = vae.generate(8, random_state=0)
     S0 = vae.generate(8, random_state=0, watermark=False)
     assert S.shape == S0.shape == (8, 32, 32) and S.dtype == S0.dtype == np.uint8
