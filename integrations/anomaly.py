@@ -11,12 +11,9 @@ Keras is imported only when the default generator is built or a saved detector i
 """
 from __future__ import annotations
 
-import io
 import json
 import math
 import numbers
-import tempfile
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -27,9 +24,11 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from synthaug.base import GenerativeEstimator
 from synthaug.tabular import TabularEncoder, is_dataframe
 
-__all__ = ["ReconstructionAnomalyDetector", "default_generator", "ssim_map"]
+__all__ = ["ReconstructionAnomalyDetector", "auto_score", "default_generator", "ssim_map"]
 
-SCORES = ("reconstruction", "normalized", "topk", "ssim", "likelihood")
+SCORES = ("auto", "reconstruction", "normalized", "topk", "ssim", "likelihood")
+# "auto" scores images with both sides at least this long by SSIM (structure is visible at that size).
+_AUTO_SSIM_MIN_SIDE = 16
 FORMAT = "synthaug-anomaly-detector"
 FORMAT_VERSION = 1
 # "normalized": per-feature errors are divided by (their mean on normal data + this share of
@@ -99,6 +98,23 @@ def _generator_view(generator, X: np.ndarray) -> np.ndarray:
     return X if isinstance(generator, GenerativeEstimator) else X.reshape(len(X), -1)
 
 
+def auto_score(input_shape, generator) -> str:
+    """The score ``anomaly_score="auto"`` uses for samples of ``input_shape`` and a fitted ``generator``.
+
+    Chosen from benchmarks/anomaly.py: SSIM for images of at least 16×16 pixels (lfw faces vs
+    non-faces: AUROC 0.980 against 0.921 for the mean squared error), the mean squared error for
+    smaller images (one-class 8×8 digits: 0.996), the generator's likelihood for tabular data
+    (breast_cancer 0.958 and wine 0.975, against 0.937 and 0.977 for the squared error). A
+    generator that cannot reconstruct (a ``Flow``) is scored by its likelihood; a tabular
+    generator without ``score_samples`` by the normalised error.
+    """
+    if not _can_reconstruct(generator):
+        return "likelihood"
+    if len(input_shape) == 1:
+        return "likelihood" if hasattr(generator, "score_samples") else "normalized"
+    return "ssim" if min(input_shape[:2]) >= _AUTO_SSIM_MIN_SIDE else "reconstruction"
+
+
 def default_generator(**params):
     """The VAE that ``ReconstructionAnomalyDetector(generator=None)`` uses, with overrides.
 
@@ -149,9 +165,15 @@ class ReconstructionAnomalyDetector(OutlierMixin, BaseEstimator):
         anomaly detection: a Gaussian decoder (its reconstruction is the decoder's mean),
         dense networks ``(512, 512)``, ``latent_dim=32``, ``dropout=0.1``, ``batch_size=64``,
         ``patience=20``.
-    anomaly_score : {"reconstruction", "normalized", "topk", "ssim", "likelihood"}, default="reconstruction"
+    anomaly_score : {"auto", "reconstruction", "normalized", "topk", "ssim", "likelihood"}, default="auto"
         How a sample is scored (higher is more normal). Not named ``score``: scikit-learn
         reserves that name for an estimator's ``score(X, y)`` method, which ``GridSearchCV`` calls.
+
+        - ``"auto"``: picked in ``fit`` from the data and the generator (see :func:`auto_score`):
+          ``"ssim"`` for images of at least 16×16 pixels, ``"reconstruction"`` for smaller
+          images, ``"likelihood"`` for tabular data (``"normalized"`` if the generator has no
+          ``score_samples``) and for generators that cannot reconstruct. ``anomaly_score_``
+          says which.
 
         - ``"reconstruction"``: minus the mean squared error over pixels/features (for a
           DataFrame, over its encoded entries: numeric columns and one-hot entries).
@@ -186,6 +208,8 @@ class ReconstructionAnomalyDetector(OutlierMixin, BaseEstimator):
     ----------
     generator_ : estimator
         The fitted clone of ``generator``.
+    anomaly_score_ : str
+        The score in use: ``anomaly_score``, or the one ``"auto"`` picked in ``fit``.
     offset_ : float
         ``decision_function(X) = score_samples(X) - offset_``; negative values are outliers.
     input_shape_ : tuple of int
@@ -222,7 +246,7 @@ class ReconstructionAnomalyDetector(OutlierMixin, BaseEstimator):
     ((3,), (3, 8, 8))
     """
 
-    def __init__(self, generator=None, anomaly_score: str = "reconstruction", contamination="auto",
+    def __init__(self, generator=None, anomaly_score: str = "auto", contamination="auto",
                  top_k: float = 0.01, random_state=None):
         self.generator = generator
         self.anomaly_score = anomaly_score
@@ -250,7 +274,12 @@ class ReconstructionAnomalyDetector(OutlierMixin, BaseEstimator):
                 "generator must be an estimator with fit, such as synthaug.VAE() or "
                 f"sklearn.decomposition.PCA(); got {type(generator).__name__}"
             )
-        if self.anomaly_score == "likelihood":
+        if self.anomaly_score == "auto":
+            if not (_can_reconstruct(generator) or hasattr(generator, "score_samples")):
+                raise TypeError(
+                    "generator must reconstruct (a synthaug VAE, or transform and inverse_transform like PCA) "
+                    f"or have score_samples; {type(generator).__name__} has neither")
+        elif self.anomaly_score == "likelihood":
             if not hasattr(generator, "score_samples"):
                 raise TypeError(f"anomaly_score='likelihood' needs a generator with score_samples; "
                                 f"{type(generator).__name__} has none")
@@ -322,6 +351,8 @@ class ReconstructionAnomalyDetector(OutlierMixin, BaseEstimator):
             self.error_scale_ = self._squared_errors(X).mean(axis=0)
         else:
             self.error_scale_ = None  # a generator that cannot reconstruct (Flow): likelihood only
+        self.anomaly_score_ = (auto_score(self.input_shape_, self.generator_) if self.anomaly_score == "auto"
+                               else self.anomaly_score)
         scores = self._score(X)
         if self.contamination == "auto":
             low, median = np.quantile(scores, [_AUTO_QUANTILE, 0.5])
@@ -358,22 +389,29 @@ class ReconstructionAnomalyDetector(OutlierMixin, BaseEstimator):
         return np.square((X - R) / self.feature_scale_)
 
     # -- scores ------------------------------------------------------------------------------
+    def _score_name(self) -> str:
+        """The score to compute: ``anomaly_score`` (which ``set_params`` may change after ``fit``),
+        or for ``"auto"`` the one picked in ``fit``."""
+        return self.anomaly_score_ if self.anomaly_score == "auto" else self.anomaly_score
+
     def _error_map(self, X: np.ndarray, R: np.ndarray | None = None) -> np.ndarray:
         """The per-pixel/per-feature error the score aggregates, in X's (encoded) shape."""
-        if self.anomaly_score == "ssim":
+        score = self._score_name()
+        if score == "ssim":
             R = self._reconstruct(X) if R is None else R
             return (1.0 - ssim_map(X, R, self.data_range_)) / 2.0
         E = self._squared_errors(X, R)
-        if self.anomaly_score == "normalized":
+        if score == "normalized":
             E = E / (self.error_scale_ + _NORMALIZE_FLOOR * self.error_scale_.mean())
         return E
 
     def _score(self, X: np.ndarray) -> np.ndarray:
-        if self.anomaly_score == "likelihood":
+        score = self._score_name()
+        if score == "likelihood":
             scores = self.generator_.score_samples(_generator_view(self.generator_, X))
             return np.asarray(scores, dtype=np.float64)
         E = self._error_map(X)
-        if self.anomaly_score != "topk":
+        if score != "topk":
             return -E.reshape(len(E), -1).mean(axis=1)
         per_pixel = E.mean(axis=-1) if E.ndim == 4 else E  # channels of one pixel count once
         per_pixel = per_pixel.reshape(len(E), -1)
@@ -525,7 +563,7 @@ class ReconstructionAnomalyDetector(OutlierMixin, BaseEstimator):
             axes[row, 0].set_ylabel(label, fontsize=8)
         fig.subplots_adjust(top=0.82)  # room for the title above the column titles
         fig.colorbar(heat, ax=axes[2, :].tolist(), fraction=0.05, pad=0.02)
-        fig.suptitle(f"score ({self.anomaly_score}; offset {self.offset_:.3g})", fontsize=9)
+        fig.suptitle(f"score ({self._score_name()}; offset {self.offset_:.3g})", fontsize=9)
         return fig
 
     def _plot_table(self, Figure, E, scores, flags, cmap):
@@ -541,7 +579,7 @@ class ReconstructionAnomalyDetector(OutlierMixin, BaseEstimator):
         ax.set_yticks(range(n), [f"{s:.3g} {f}" for s, f in zip(scores, flags)], fontsize=7)
         ax.set_ylabel("sample: score, flag", fontsize=8)
         fig.colorbar(heat, ax=ax, fraction=0.05, pad=0.02)
-        fig.suptitle(f"per-feature error (score {self.anomaly_score}; offset {self.offset_:.3g})", fontsize=9)
+        fig.suptitle(f"per-feature error (score {self._score_name()}; offset {self.offset_:.3g})", fontsize=9)
         fig.tight_layout()
         return fig
 
@@ -571,20 +609,12 @@ class ReconstructionAnomalyDetector(OutlierMixin, BaseEstimator):
                 f"only detectors with a synthaug generator can be saved; this one has a "
                 f"{type(self.generator_).__name__} (pickle it instead)"
             )
-        path = Path(path)
-        if path.exists() and not overwrite:
-            raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
-        with tempfile.TemporaryDirectory() as tmp:
-            generator_bytes = self.generator_.save(Path(tmp) / "generator.synthaug").read_bytes()
+        from synthaug.io import write_archive
+
         meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "class": type(self).__name__,
                 "params": self._json_params(), "state": self._fitted_state()}
-        buf = io.BytesIO()
-        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-            zf.writestr("detector.json", json.dumps(meta, indent=1))
-            zf.writestr("generator.synthaug", generator_bytes)
-        from synthaug.io import atomic_write_bytes
-
-        return atomic_write_bytes(path, buf.getvalue())
+        members = {"detector.json": json.dumps(meta, indent=1), "generator.synthaug": self.generator_.to_bytes()}
+        return write_archive(path, members, overwrite=overwrite)
 
     @classmethod
     def load(cls, path) -> ReconstructionAnomalyDetector:
@@ -604,23 +634,14 @@ class ReconstructionAnomalyDetector(OutlierMixin, BaseEstimator):
             clone of the loaded generator.
         """
         from synthaug.base import load as load_generator
+        from synthaug.io import read_archive
 
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"no detector file at {path}")
-        try:
-            with zipfile.ZipFile(path) as zf:
-                meta = json.loads(zf.read("detector.json"))
-                generator_bytes = zf.read("generator.synthaug")
-        except (zipfile.BadZipFile, KeyError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ValueError(f"{path} is not a saved {cls.__name__} ({exc})") from None
+        members = read_archive(path, ("detector.json", "generator.synthaug"), f"saved {cls.__name__}")
+        meta = members["detector.json"]
         if (not isinstance(meta, dict) or meta.get("format") != FORMAT
                 or meta.get("format_version") != FORMAT_VERSION or meta.get("class") != cls.__name__):
             raise ValueError(f"{path} is not a saved {cls.__name__} of format version {FORMAT_VERSION}")
-        with tempfile.TemporaryDirectory() as tmp:
-            generator_path = Path(tmp) / "generator.synthaug"
-            generator_path.write_bytes(generator_bytes)
-            generator = load_generator(generator_path)
+        generator = load_generator(members["generator.synthaug"])
         params = dict(meta["params"])
         default = params.pop("default_generator")
         detector = cls(generator=None if default else clone(generator), **params)
@@ -645,6 +666,7 @@ class ReconstructionAnomalyDetector(OutlierMixin, BaseEstimator):
 
         state = {
             "offset_": self.offset_,
+            "anomaly_score_": self.anomaly_score_,
             "input_shape_": list(self.input_shape_),
             "n_features_in_": int(self.n_features_in_),
             "data_range_": self.data_range_,
@@ -663,6 +685,7 @@ class ReconstructionAnomalyDetector(OutlierMixin, BaseEstimator):
             return np.asarray(entry["data"], dtype=np.float64).reshape(entry["shape"])
 
         self.offset_ = float(state["offset_"])
+        self.anomaly_score_ = state["anomaly_score_"]
         self.input_shape_ = tuple(int(s) for s in state["input_shape_"])
         self.n_features_in_ = int(state["n_features_in_"])
         self.data_range_ = float(state["data_range_"])

@@ -341,7 +341,7 @@ def verify(paths, as_json, key_file, fpr):
 
 
 # -- detect: anomaly detection from reconstruction error ----------------------------------------------
-_DETECT_SCORES = ["reconstruction", "normalized", "topk", "ssim", "likelihood"]  # as in integrations/anomaly.py
+_DETECT_SCORES = ["auto", "reconstruction", "normalized", "topk", "ssim", "likelihood"]  # as in integrations/anomaly.py
 _DETECTOR_FILE = "detector.synthaug-detector"
 
 
@@ -396,7 +396,7 @@ def _overlaps(a: Path, b: Path) -> bool:
 @click.option("--train", "train_path", type=click.Path(exists=True, path_type=Path), default=None,
               help="Fit on these normal images (folder, .npy, .npz) instead of on DIR.")
 @click.option("--score", type=click.Choice(_DETECT_SCORES), default=None,
-              help="How to score a sample [default: reconstruction].")
+              help="How to score a sample; auto: ssim for images of 16×16 pixels or more, else reconstruction [default: auto].")
 @click.option("--contamination", default=None,
               help="Expected share of outliers in the training data, or 'auto' [default: auto].")
 @click.option("--top-k", type=click.FloatRange(0.0, 1.0, min_open=True), default=None,
@@ -462,7 +462,7 @@ def detect(data, output, model_path, train_path, score, contamination, top_k, ep
         except ValueError as exc:
             _fail(str(exc))
     else:
-        params = {"anomaly_score": score or "reconstruction", "contamination": contamination or "auto",
+        params = {"anomaly_score": score or "auto", "contamination": contamination or "auto",
                   "top_k": 0.01 if top_k is None else top_k, "random_state": seed}
         generator = default_generator(random_state=seed, verbose=0 if quiet else 1,
                                       **({} if epochs is None else {"epochs": epochs}))

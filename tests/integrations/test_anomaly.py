@@ -159,6 +159,28 @@ def test_ssim_map_matches_scikit_image():
     np.testing.assert_allclose(ssim_map(X, X, data_range=16.0), 1.0)
 
 
+def test_auto_score_follows_the_data_and_the_generator(digits):
+    from sklearn.decomposition import TruncatedSVD
+
+    X_train, X_test, _, _ = digits
+    large = np.kron(X_train[:300], np.ones((1, 2, 2)))  # 16x16 images
+    tabular = load_breast_cancer().data
+    for X, generator, expected in (
+        (X_train, PCA(10), "reconstruction"),  # small images: squared error
+        (large, PCA(10), "ssim"),
+        (tabular, PCA(5), "likelihood"),  # PCA has score_samples (probabilistic PCA)
+        (tabular, TruncatedSVD(5), "normalized"),  # reconstructs, has no likelihood
+    ):
+        det = ReconstructionAnomalyDetector(generator).fit(X)
+        assert det.anomaly_score_ == expected
+        auto = det.score_samples(X[:20])
+        np.testing.assert_array_equal(auto, det.set_params(anomaly_score=expected).score_samples(X[:20]))
+        det.set_params(anomaly_score="auto")
+        np.testing.assert_array_equal(auto, det.score_samples(X[:20]))
+    with pytest.raises(TypeError, match="reconstruct .* or have score_samples; KMeans has neither"):
+        ReconstructionAnomalyDetector(KMeans(2)).fit(tabular)
+
+
 def test_error_maps_have_the_input_shape(digits):
     X_train, X_test, _, _ = digits
     rgb = np.stack([X_train, X_train[::-1], X_train], axis=-1)
@@ -215,7 +237,8 @@ def test_save_and_load_round_trip(zeros_detector, digits, tmp_path):
     loaded = ReconstructionAnomalyDetector.load(path)
     np.testing.assert_allclose(loaded.score_samples(X_test), zeros_detector.score_samples(X_test), rtol=1e-6)
     assert loaded.offset_ == zeros_detector.offset_
-    assert loaded.get_params()["anomaly_score"] == "reconstruction"
+    assert loaded.get_params()["anomaly_score"] == "auto"
+    assert loaded.anomaly_score_ == zeros_detector.anomaly_score_ == "reconstruction"  # 8x8 images
     with pytest.raises(FileExistsError, match="overwrite"):
         zeros_detector.save(path)
     (tmp_path / "junk").write_bytes(b"not a zip")
