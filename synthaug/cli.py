@@ -504,3 +504,209 @@ def detect(data, output, model_path, train_path, score, contamination, top_k, ep
                    f"wrote {', '.join(written)} to {output}")
     if ds.skipped or ("--train" in datasets and datasets["--train"].skipped):
         raise SystemExit(1)
+
+
+# -- augment: real + synthetic data, or a synthetic DICOM series / NIfTI volume -------------------------
+_AUGMENT_FORMATS = {"images": ("png", "npy"), "array": ("npy",), "dicom": ("dicom", "npy"), "nifti": ("nifti", "npy")}
+
+
+def _augment_input_kind(path: Path) -> str:
+    """'dicom', 'nifti', 'array' (.npy/.npz) or 'images' (a folder of images)."""
+    from synthaug.integrations.medical import is_dicom_file
+
+    name = path.name.lower()
+    if path.is_file():
+        if name.endswith((".nii", ".nii.gz")):
+            return "nifti"
+        if name.endswith((".npy", ".npz")):
+            return "array"
+        if name.endswith(".dcm") or is_dicom_file(path):
+            return "dicom"
+        raise click.BadParameter(f"{path}: expected a folder of images or DICOM files, a DICOM file, a NIfTI "
+                                 "file (.nii, .nii.gz), .npy or .npz", param_hint="INPUT")
+    if any(is_dicom_file(f) or f.suffix.lower() == ".dcm" for f in path.rglob("*") if f.is_file()):
+        return "dicom"
+    return "images"
+
+
+def _augment_generator(model: str, epochs: int, seed: int, quiet: bool):
+    verbose = 0 if quiet else 1
+    if model == "gan":
+        from synthaug.models.gan import GAN
+
+        return GAN(epochs=epochs, random_state=seed, verbose=verbose)
+    if model == "flow":
+        from synthaug.models.flow import Flow
+
+        return Flow(epochs=epochs, random_state=seed, verbose=verbose)
+    from synthaug.models.vae import VAE
+
+    return VAE(decoder_output="mean", epochs=epochs, random_state=seed, verbose=verbose)
+
+
+def _augment_write_arrays(output: Path, X_real, y_real, X_syn, y_syn, record) -> list[tuple[str, str]]:
+    """real.npy|npz and synthetic.npy|npz, and provenance.json for the synthetic file."""
+    import io
+
+    import numpy as np
+
+    from synthaug.io import atomic_write_bytes
+    from synthaug.provenance import record as provenance
+
+    written = []
+    for kind, X, y in (("real", X_real, y_real), ("synthetic", X_syn, y_syn)):
+        if X is None:
+            continue
+        buf = io.BytesIO()
+        if y is None:
+            np.save(buf, X, allow_pickle=False)
+            name = f"{kind}.npy"
+        else:
+            np.savez(buf, X=X, y=np.asarray(y))
+            name = f"{kind}.npz"
+        atomic_write_bytes(output / name, buf.getvalue())
+        written.append((name, kind))
+    name = written[-1][0]
+    signed = provenance.sign_record({**record, "outputs": [{"name": name, "sha256": provenance.content_hash(X_syn)}]})
+    atomic_write_bytes(output / provenance.SIDECAR_NAME, provenance.sidecar_bytes(signed))
+    return written + [(provenance.SIDECAR_NAME, "provenance")]
+
+
+@cli.command()
+@click.argument("input_path", metavar="INPUT", type=click.Path(exists=True, path_type=Path))
+@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Output folder, outside INPUT.")
+@click.option("--format", "fmt", type=click.Choice(["png", "npy", "dicom", "nifti"]), default=None,
+              help="What to write [default: png for image folders, npy for arrays, dicom for DICOM, nifti for NIfTI].")
+@click.option("--model", type=click.Choice(["vae", "gan", "flow"]), default="vae", show_default=True,
+              help="Generator to train.")
+@click.option("-n", "--n-samples", type=click.IntRange(min=1), default=None,
+              help="Synthetic samples to write [default: --ratio 1].")
+@click.option("--ratio", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Synthetic samples per real training sample (image, or patch for DICOM/NIfTI).")
+@click.option("--patch-size", type=click.IntRange(min=0), default=32, show_default=True,
+              help="DICOM/NIfTI: train on square patches of this side (0: whole slices).")
+@click.option("--window", type=click.Choice(["auto", "lung", "mediastinum", "soft_tissue", "bone", "brain",
+                                             "percentile", "none"]), default="auto", show_default=True,
+              help="DICOM/NIfTI intensities the generator sees: a CT window, MR percentiles, or none "
+                   "(auto: soft_tissue for CT, percentile otherwise). Output is always in the input's units.")
+@click.option("--epochs", type=click.IntRange(min=1), default=100, show_default=True, help="Maximum training epochs.")
+@click.option("--seed", default=0, show_default=True, help="Random seed.")
+@click.option("--overwrite", is_flag=True, help="Write into a non-empty output folder.")
+@click.option("-q", "--quiet", is_flag=True)
+def augment(input_path, output, fmt, model, n_samples, ratio, patch_size, window, epochs, seed, overwrite, quiet):
+    """Train a generator on INPUT and write real + synthetic data (or a synthetic series) to OUTPUT.
+
+    INPUT is a folder of images (class sub-folders = labels), a .npy/.npz file, a DICOM file or
+    folder (one series), or a NIfTI volume (.nii, .nii.gz). Images: OUTPUT gets the real images and
+    the synthetic ones side by side (same class sub-folders, real_*.png and synthetic_*.png) and
+    provenance.json. DICOM: a new synthetic series (new UIDs, no patient identifiers, SYNTHETIC in
+    the series description, the provenance record in every file) trained on patches of the input.
+    NIfTI: synthetic.nii.gz with the input's affine. Always OUTPUT/manifest.json listing what was
+    written. Nothing is written into INPUT.
+
+    \b
+    Example:
+      synthaug augment ct-series/ -o synthetic-ct/ --format dicom --model gan --ratio 2
+      synthaug augment images/ -o augmented/ -n 500 --epochs 200
+    """
+    if n_samples is not None and ratio is not None:
+        raise click.UsageError("give --n-samples or --ratio, not both")
+    if _overlaps(input_path, output):
+        raise click.BadParameter(f"{output} overlaps {input_path}; write to a separate folder", param_hint="--output")
+    if output.exists() and any(output.iterdir()) and not overwrite:
+        raise click.BadParameter(f"{output} is not empty; pass --overwrite", param_hint="--output")
+    kind = _augment_input_kind(input_path)
+    fmt = fmt or {"images": "png", "array": "npy", "dicom": "dicom", "nifti": "nifti"}[kind]
+    if fmt not in _AUGMENT_FORMATS[kind]:
+        raise click.BadParameter(f"{kind} input can be written as {' or '.join(_AUGMENT_FORMATS[kind])}, not {fmt}",
+                                 param_hint="--format")
+    import numpy as np
+
+    import synthaug
+    from synthaug.io import atomic_write_bytes
+
+    ratio = 1.0 if ratio is None else ratio
+    generator = _augment_generator(model, epochs, seed, quiet)
+    manifest = {"command": "synthaug augment", "synthaug_version": synthaug.__version__,
+                "input": str(input_path.resolve()), "input_kind": kind, "format": fmt, "model": model,
+                "epochs": epochs, "seed": seed}
+    exit_code = 0
+    if kind in ("images", "array"):
+        from synthaug.io import encode_png, read_data, write_samples
+        from synthaug.provenance import build_record
+        from synthaug.provenance.generated import is_markable
+
+        try:
+            ds = read_data(input_path)
+        except (ValueError, OSError) as exc:
+            _fail(str(exc))
+        for bad, reason in ds.skipped:
+            click.echo(f"skipped {bad}: {reason}", err=True)
+        exit_code = 1 if ds.skipped else 0
+        if fmt == "png" and not (ds.X.ndim in (3, 4) and ds.X.dtype in (np.uint8, np.uint16)):
+            raise click.BadParameter(f"png needs uint8/uint16 images; {input_path} holds {ds.X.dtype} data of "
+                                     f"shape {ds.X.shape}", param_hint="--format")
+        try:
+            generator.fit(ds.X, ds.y)
+        except (ValueError, TypeError) as exc:
+            _fail(str(exc))
+        n = n_samples or max(1, int(round(ratio * len(ds.X))))
+        out = generator.generate(n, random_state=seed)
+        X_syn, y_syn = out if isinstance(out, tuple) else (out, None)
+        record = build_record(generator, seed=seed, watermarked=is_markable(X_syn),
+                              extra={"command": "augment", "input": input_path.name})
+        output.mkdir(parents=True, exist_ok=True)
+        if fmt == "png":
+            files = []
+            width = len(str(len(ds.X)))
+            for i, image in enumerate(ds.X):
+                name = f"real_{i:0{width}d}.png" if ds.y is None else f"{ds.y[i]}/real_{i:0{width}d}.png"
+                atomic_write_bytes(output / name, encode_png(image))
+                files.append((name, "real"))
+            written = write_samples(X_syn, output, y=y_syn, overwrite=True, progress=not quiet, record=record)
+            files += [(p.relative_to(output).as_posix(), "synthetic") for p in written]
+            files.append(("provenance.json", "provenance"))
+        else:
+            files = _augment_write_arrays(output, ds.X, ds.y, X_syn, y_syn, record)
+        manifest.update(n_real=int(len(ds.X)), n_synthetic=int(n),
+                        classes=None if ds.class_names is None else list(ds.class_names),
+                        skipped=[{"path": p, "reason": r} for p, r in ds.skipped])
+    else:
+        from synthaug.integrations.medical import MedicalAugmenter, read_dicom, read_nifti
+
+        try:
+            image = read_nifti(input_path) if kind == "nifti" else read_dicom(input_path)
+        except (ValueError, OSError) as exc:
+            _fail(str(exc))
+        if not quiet:
+            for bad, reason in image.skipped:
+                click.echo(f"skipped {bad}: {reason}", err=True)
+        augmenter = MedicalAugmenter(generator, patch_size=patch_size or None,
+                                     intensity=None if window == "none" else window, random_state=seed)
+        try:
+            augmenter.fit(image)
+        except (ValueError, TypeError) as exc:
+            _fail(str(exc))
+        n = n_samples or max(1, int(round(ratio * augmenter.n_training_samples_)))
+        X_syn = augmenter.generate(n, random_state=seed)
+        output.mkdir(parents=True, exist_ok=True)
+        if fmt == "npy":
+            files = _augment_write_arrays(output, None, None, X_syn, None, augmenter.provenance_record(X_syn, seed))
+        else:
+            try:
+                written = augmenter.write(X_syn, output, format=fmt, seed=seed, overwrite=True)
+            except ValueError as exc:
+                _fail(str(exc))
+            files = [(p.relative_to(output).as_posix(), "synthetic") for p in written]
+        manifest.update(n_real_slices=int(len(image.slices())), n_training_samples=augmenter.n_training_samples_,
+                        n_synthetic=int(n), sample_shape=list(augmenter.sample_shape_), units=image.units,
+                        dtype=np.dtype(augmenter.dtype_).name, patch_size=patch_size or None, window=window,
+                        modality=image.modality)
+    manifest["files"] = [{"path": name, "kind": what} for name, what in files]
+    atomic_write_bytes(output / "manifest.json", (json.dumps(manifest, indent=1) + "\n").encode())
+    if not quiet:
+        n_synthetic = sum(what == "synthetic" for _, what in files)
+        click.echo(f"wrote {len(files)} files ({n_synthetic} synthetic) and manifest.json to {output}")
+    if exit_code:
+        raise SystemExit(exit_code)
