@@ -32,6 +32,15 @@ def _check_finite(X: np.ndarray, name: str = "X") -> None:
         )
 
 
+def _is_tf_dataset(X) -> bool:
+    # Checked by module name first, so that array input never imports TensorFlow.
+    if not type(X).__module__.startswith("tensorflow"):
+        return False
+    import tensorflow as tf
+
+    return isinstance(X, tf.data.Dataset)
+
+
 class GenerativeEstimator(BaseEstimator):
     """Base class of synthaug generators (not used directly).
 
@@ -111,7 +120,10 @@ class GenerativeEstimator(BaseEstimator):
 
         ``discrete=False`` treats integer data as continuous (a model asked for a continuous
         likelihood); otherwise integer data with few levels is kept as levels 0..L-1.
+        A ``tf.data.Dataset`` X goes to :meth:`_fit_dataset` (streamed, never held in memory).
         """
+        if _is_tf_dataset(X):
+            return self._fit_dataset(X, y, discrete=discrete)
         X = self._validate_X(X, reset=True)
         self.input_shape_ = tuple(X.shape[1:])
         self.dtype_ = X.dtype
@@ -143,6 +155,40 @@ class GenerativeEstimator(BaseEstimator):
             self.class_prior_ = np.bincount(codes) / len(codes)
         return self._to_network(X), codes
 
+    def _fit_dataset(self, dataset, y, *, discrete: bool):
+        """``_fit_data`` for a ``tf.data.Dataset`` of features or (features, labels), batched or not.
+
+        One streaming pass learns what ``_fit_data`` learns from an array (range, levels, mean and
+        std, classes and their balance, a fingerprint); nothing is held in memory. Returns a
+        :class:`~synthaug.models.streamed.StreamedData` (the network-unit data, mapped in-graph
+        on every pass) in place of the array, and a stand-in for the label codes (``None`` when
+        the elements carry no labels).
+        """
+        from synthaug.models.streamed import StreamedData, StreamedLabels, StreamStatistics, dataset_layout
+
+        if y is not None:
+            raise ValueError("y must be None when X is a tf.data.Dataset: the labels come from its "
+                             "(features, labels) elements")
+        layout = dataset_layout(dataset)
+        stats = StreamStatistics(layout).run(dataset)
+        self.tabular_encoder_ = None
+        self.__dict__.pop("feature_names_in_", None)
+        self.input_shape_ = layout.sample_shape
+        self.n_features_in_ = layout.sample_shape[0]  # X.shape[1], as scikit-learn defines it
+        self.dtype_ = np.dtype(layout.x_dtype.as_numpy_dtype)
+        self.data_min_, self.data_max_ = float(stats.min.min()), float(stats.max.max())
+        self.data_fingerprint_ = stats.fingerprint()
+        levels = int(round(self.data_max_ - self.data_min_)) + 1
+        is_integer = discrete and stats.is_integer
+        self.n_levels_ = levels if is_integer and levels <= _MAX_DISCRETE_LEVELS else None
+        if self.n_levels_ is None:
+            self.offset_, std = stats.per_dataset(stats.mean), stats.per_dataset(stats.std())
+            self.scale_ = np.where(std > 0, std, 1.0)
+            self.feature_min_, self.feature_max_ = stats.per_dataset(stats.min), stats.per_dataset(stats.max)
+        self.classes_, self.class_prior_ = stats.classes() if layout.labelled else (None, None)
+        stream = StreamedData(dataset, layout, self, stats.n, stats.bucket_counts)
+        return stream, (StreamedLabels() if layout.labelled else None)
+
     # -- the data scaler ----------------------------------------------------------------------
     def _to_network(self, X: np.ndarray) -> np.ndarray:
         """Caller's units → network units: integer levels 0..L-1, or standardised floats."""
@@ -171,6 +217,102 @@ class GenerativeEstimator(BaseEstimator):
         if getattr(self, "tabular_encoder_", None) is not None:
             return self.tabular_encoder_.inverse_transform(X)  # fitted on a DataFrame: one comes back
         return X
+
+    # -- the same mappings and sampling in-graph (TensorFlow), for tf.data and Keras layers -----
+    def _to_network_graph(self, X):
+        """:meth:`_to_network` on a batch tensor (B, *input_shape_), in-graph; returns (B, D)."""
+        import tensorflow as tf
+
+        X = tf.reshape(tf.cast(X, tf.float32), (-1, int(np.prod(self.input_shape_))))
+        if self.n_levels_ is not None:
+            return tf.cast(tf.clip_by_value(tf.round(X - self.data_min_), 0, self.n_levels_ - 1), tf.int32)
+        offset, scale = (tf.constant(np.reshape(a, (1, -1)), tf.float32) for a in (self.offset_, self.scale_))
+        return (X - offset) / scale
+
+    def _from_network_graph(self, Z):
+        """:meth:`_from_network` in-graph: float32 (B, *input_shape_) in the caller's units and range
+        (clipped to the training range, rounded for integer dtypes; the caller casts)."""
+        import tensorflow as tf
+
+        Z = tf.cast(Z, tf.float32)
+        if self.n_levels_ is not None:
+            X = Z + self.data_min_
+        else:
+            def row(a):
+                return tf.constant(np.reshape(a, (1, -1)), tf.float32)
+
+            X = tf.clip_by_value(Z * row(self.scale_) + row(self.offset_), row(self.feature_min_),
+                                 row(self.feature_max_))
+        if np.issubdtype(self.dtype_, np.integer):
+            X = tf.round(X)
+        return tf.reshape(X, (-1,) + tuple(self.input_shape_))
+
+    def _codes_graph(self, labels):
+        """Labels (B,) → int32 codes into ``classes_``, in-graph; a label not seen in fit fails."""
+        import tensorflow as tf
+
+        labels = tf.reshape(labels, (-1,))
+        if labels.dtype == tf.string:
+            classes = tf.constant([str(c).encode() for c in self.classes_])
+        else:
+            classes, labels = tf.constant(self.classes_, tf.float64), tf.cast(labels, tf.float64)
+        hits = tf.equal(labels[:, None], classes[None, :])
+        check = tf.debugging.assert_equal(
+            tf.reduce_any(hits, axis=1), True,
+            message=f"labels not seen in fit; {type(self).__name__} knows {self.classes_.tolist()[:20]}")
+        with tf.control_dependencies([check]):
+            return tf.argmax(tf.cast(hits, tf.int32), axis=1, output_type=tf.int32)
+
+    def _prior_codes_graph(self, n, seed):
+        """``n`` label codes drawn in the training class balance, with a stateless seed (shape (2,))."""
+        import tensorflow as tf
+
+        logits = tf.constant(np.log(np.maximum(self.class_prior_, 1e-30))[None, :], tf.float32)
+        return tf.cast(tf.random.stateless_categorical(logits, n, seed)[0], tf.int32)
+
+    _GRAPH_PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+
+    def _sample_graph(self, n, codes, seed, *, precision: str = "float32"):
+        """``n`` samples in-graph: float32 (n, *input_shape_) in the caller's units and range.
+
+        The graph counterpart of ``generate`` (the same networks), for tf.data pipelines and Keras
+        layers: ``codes`` are int32 label codes (``None`` for an unconditional model), ``seed`` a
+        shape-(2,) integer tensor for TensorFlow's stateless random ops (same seed, same samples),
+        ``precision`` a Keras dtype policy for the network's maths. Families implement
+        ``_sample_network_graph(n, codes, seed, model)``, which returns network units.
+        """
+        check_is_fitted(self)
+        if not hasattr(self, "_sample_network_graph"):
+            raise TypeError(f"{type(self).__name__} has no in-graph sampler (_sample_network_graph)")
+        if (codes is None) != (self.classes_ is None):
+            raise ValueError(f"{type(self).__name__} is {'un' if self.classes_ is None else ''}conditional: "
+                             f"pass {'no' if self.classes_ is None else 'the'} label codes")
+        model = self._sampling_model(precision)
+        return self._from_network_graph(self._sample_network_graph(n, codes, seed, model))
+
+    def _sampling_model(self, precision: str):
+        """The Keras model to sample with: ``model_`` for float32, else a copy of it built under
+        the dtype policy ``precision`` (cached; variables float32, maths in float16/bfloat16)."""
+        if precision not in self._GRAPH_PRECISIONS:
+            raise ValueError(f"precision must be one of {self._GRAPH_PRECISIONS} for {type(self).__name__}; "
+                             f"got {precision!r}")
+        if precision == "float32":
+            return self.model_
+        import keras
+        import tensorflow as tf
+
+        cache = self.model_.__dict__.setdefault("_precision_copies", {})
+        if precision not in cache:
+            with tf.init_scope():  # built eagerly, also when first asked for inside a traced function
+                previous = keras.config.dtype_policy()
+                keras.config.set_dtype_policy(precision)
+                try:
+                    copy = type(self.model_).from_config(self.model_.get_config())
+                finally:
+                    keras.config.set_dtype_policy(previous)
+                copy.set_weights(self.model_.get_weights())
+            cache[precision] = copy
+        return cache[precision]
 
     def _image_shape(self):
         """(H, W, C) of image data, ``None`` for tabular data."""

@@ -20,7 +20,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from synthaug._param_validation import FRACTION, POSITIVE, POSITIVE_INT, Interval, Options, PositiveInts
 from synthaug.base import GenerativeEstimator
-from synthaug.models.training import fit_model
+from synthaug.models.training import BuiltModelMixin, fit_model, sample_rows
 
 tfb = tfp.bijectors
 tfd = tfp.distributions
@@ -139,7 +139,7 @@ def _checkerboard_order(image_shape):
 
 
 @keras.saving.register_keras_serializable(package="synthaug")
-class FlowModel(keras.Model):
+class FlowModel(BuiltModelMixin, keras.Model):
     """A stack of affine coupling (RealNVP) or autoregressive (MAF) bijectors with actnorm.
 
     Data side → base side: ``[logit] → (actnorm → permutation → coupling) × n_layers``; the base
@@ -266,11 +266,11 @@ class FlowModel(keras.Model):
         grads = tape.gradient(loss, self.trainable_variables)
         self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
         self.loss_tracker.update_state(loss)
-        return {"loss": self.loss_tracker.result()}
+        return self.step_logs()
 
     def test_step(self, data):
         self.loss_tracker.update_state(self._loss(data))
-        return {"loss": self.loss_tracker.result()}
+        return self.step_logs()
 
     def call(self, inputs, training=False):
         """A training batch (integer levels at their bin centres) mapped to the base space."""
@@ -375,8 +375,14 @@ class Flow(ClassNamePrefixFeaturesOutMixin, TransformerMixin, GenerativeEstimato
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, d), (n_samples, H, W) or (n_samples, H, W, C)
+        X : array-like of shape (n_samples, d), (n_samples, H, W) or (n_samples, H, W, C), or tf.data.Dataset
+            A ``tf.data.Dataset`` of features or (features, labels), batched or not (e.g. from
+            ``keras.utils.image_dataset_from_directory``), is streamed, never held in memory:
+            one pass learns the data's range, levels, classes and scaling, then training reads
+            it once per epoch; the validation split takes the examples whose feature hash
+            falls in the ``validation_fraction`` share, the same ones on every pass.
         y : array-like of shape (n_samples,), default=None
+            Labels (``None`` for a dataset: its labels come with its elements).
 
         Returns
         -------
@@ -392,9 +398,8 @@ class Flow(ClassNamePrefixFeaturesOutMixin, TransformerMixin, GenerativeEstimato
             flow_type=self.flow_type, n_classes=0 if codes is None else len(self.classes_),
             n_levels=self.n_levels_, image_shape=self._image_shape(), logit_alpha=self.logit_alpha, seed=seed,
         )
-        init_idx = rng.choice(len(Z), size=min(len(Z), 1000), replace=False)
-        self.model_.initialize_actnorm(self._continuous(Z[init_idx], rng),
-                                       None if codes is None else codes[init_idx].astype("int32"))
+        init_Z, init_codes = sample_rows(Z, codes, rng, 1000)
+        self.model_.initialize_actnorm(self._continuous(init_Z, rng), init_codes)
         self.model_.compile(optimizer=keras.optimizers.Adam(self.learning_rate))
         self.history_ = fit_model(self, self.model_, Z, codes, rng, seed)
         return self
@@ -438,6 +443,16 @@ class Flow(ClassNamePrefixFeaturesOutMixin, TransformerMixin, GenerativeEstimato
     def _sample_network(self, n_samples, codes, rng, temperature=1.0):
         Zb = (temperature * rng.standard_normal((n_samples, int(np.prod(self.input_shape_))))).astype(np.float32)
         return self._discrete(self._batched("from_base", Zb, codes))
+
+    _GRAPH_PRECISIONS = ("float32",)  # the bijectors' log-scales and actnorm stay float32
+
+    def _sample_network_graph(self, n, codes, seed, model):
+        """``_sample_network`` in-graph with stateless noise (see ``GenerativeEstimator._sample_graph``)."""
+        d = int(np.prod(self.input_shape_))
+        V = model.from_base(tf.random.stateless_normal(tf.stack([tf.cast(n, tf.int32), d]), seed), codes)
+        if self.n_levels_ is None:
+            return V
+        return tf.cast(tf.clip_by_value(tf.floor(V * self.n_levels_), 0, self.n_levels_ - 1), tf.int32)
 
     # -- exact maps and density --------------------------------------------------------------------
     def transform(self, X, y=None):

@@ -13,13 +13,15 @@ from keras import ops
 from synthaug._param_validation import FRACTION, NON_NEGATIVE, POSITIVE, POSITIVE_INT, Options, PositiveInts
 from synthaug.base import GenerativeEstimator
 from synthaug.models.networks import MLP, ConvDecoder, ConvEncoder
+from synthaug.models.streamed import StreamedData
+from synthaug.models.training import BuiltModelMixin
 
 LOSSES = ("wgan-gp", "hinge", "non-saturating")
 _MIN_CONV_SIDE = 16  # architecture="auto": smaller images get dense networks
 
 
 @keras.saving.register_keras_serializable(package="synthaug")
-class GANModel(keras.Model):
+class GANModel(BuiltModelMixin, keras.Model):
     """Generator G(z, y), projection critic D(x, y) and an exponential moving average (EMA) of G.
 
     Samples come from the EMA generator, which is smoother than the last iterate of an
@@ -216,7 +218,7 @@ class GANModel(keras.Model):
             # traced once instead of n_critic times.
             tf.while_loop(lambda i: i < self.n_critic, one_critic_step, (tf.constant(0),))
         self.generator_step(None if labels is None else labels[-b:], b)
-        return {m.name: m.result() for m in self.metrics}
+        return self.step_logs()
 
     def call(self, inputs, training=False):
         z, labels = inputs if isinstance(inputs, (tuple, list)) else (inputs, None)
@@ -414,8 +416,13 @@ class GAN(GenerativeEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, d), (n_samples, H, W) or (n_samples, H, W, C)
+        X : array-like of shape (n_samples, d), (n_samples, H, W) or (n_samples, H, W, C), or tf.data.Dataset
+            A ``tf.data.Dataset`` of features or (features, labels), batched or not (e.g. from
+            ``keras.utils.image_dataset_from_directory``), is streamed, never held in memory:
+            one pass learns the data's range, levels, classes and scaling, then training reads
+            it once per epoch.
         y : array-like of shape (n_samples,), default=None
+            Labels (``None`` for a dataset: its labels come with its elements).
 
         Returns
         -------
@@ -474,6 +481,8 @@ class GAN(GenerativeEstimator):
         n = len(Z)
         b = max(1, min(self.batch_size, n // self.n_critic))
         per_step = b * self.n_critic
+        if isinstance(Z, StreamedData):
+            return Z.batches(per_step, shuffle_seed=seed, repeat=True, drop_remainder=True), max(1, n // per_step)
         parts = Z if codes is None else (Z, codes.astype("int32"))
         data = (tf.data.Dataset.from_tensor_slices(parts).shuffle(n, seed=seed, reshuffle_each_iteration=True)
                 .repeat().batch(per_step, drop_remainder=True).prefetch(2))
@@ -485,6 +494,15 @@ class GAN(GenerativeEstimator):
         if self.n_levels_ is None:
             return out
         return np.clip(np.floor((out + 1.0) * (self.n_levels_ / 2.0)), 0, self.n_levels_ - 1).astype(np.int32)
+
+    def _sample_network_graph(self, n, codes, seed, model):
+        """``_sample_network`` in-graph with stateless noise (see ``GenerativeEstimator._sample_graph``)."""
+        z = tf.random.stateless_normal(tf.stack([tf.cast(n, tf.int32), self.latent_dim]), seed)
+        out = tf.cast(model.sample(z, codes), tf.float32)
+        if self.n_levels_ is None:
+            return out
+        return tf.cast(tf.clip_by_value(tf.floor((out + 1.0) * (self.n_levels_ / 2.0)), 0, self.n_levels_ - 1),
+                       tf.int32)
 
     def save(self, path, *, overwrite: bool = False) -> Path:
         """Save the fitted GAN to one ``.synthaug`` file; see :meth:`GenerativeEstimator.save`."""

@@ -1,10 +1,13 @@
 """Fitting a synthaug Keras model: the validation split, tf.data pipeline and early stopping
-that every family shares."""
+that every family shares, from arrays or streamed from a ``tf.data.Dataset`` (see
+:mod:`synthaug.models.streamed`)."""
 from __future__ import annotations
 
 import keras
 import numpy as np
 import tensorflow as tf
+
+from synthaug.models.streamed import StreamedData
 
 
 def split_indices(n: int, validation_fraction: float, rng: np.random.RandomState):
@@ -28,23 +31,71 @@ def fit_model(estimator, model, Z, codes, rng, seed, callbacks=()) -> dict:
 
     Uses ``estimator.validation_fraction``, ``batch_size``, ``epochs``, ``patience`` and its
     progress settings; with a validation split, early stopping restores the best weights.
-    Returns the history as plain floats.
+    ``Z`` is an array (with ``codes``) or a :class:`StreamedData`. Returns the history as
+    plain floats.
     """
-    train_idx, val_idx = split_indices(len(Z), estimator.validation_fraction, rng)
     callbacks = list(callbacks)
-    val = None
-    if len(val_idx):
-        val = make_dataset(Z, codes, val_idx, estimator.batch_size)
+    if isinstance(Z, StreamedData):
+        train, val = Z.train_validation(estimator.validation_fraction, estimator.batch_size, seed)
+        build_batch = Z.head(2)
+    else:
+        train_idx, val_idx = split_indices(len(Z), estimator.validation_fraction, rng)
+        val = make_dataset(Z, codes, val_idx, estimator.batch_size) if len(val_idx) else None
+        train = make_dataset(Z, codes, train_idx, estimator.batch_size, seed)
+        sample = train_idx[:2]
+        build_batch = (Z[sample], None if codes is None else codes[sample].astype("int32"))
+    if val is not None:
         callbacks.append(keras.callbacks.EarlyStopping(
             monitor="val_loss", patience=estimator.patience, restore_best_weights=True))
     if tf.distribute.has_strategy():
         # Under a tf.distribute strategy Keras builds the model symbolically from the features
         # alone, without the labels a conditional model needs; build it now from a real batch,
         # inside the scope, so every variable is created as the strategy's (mirrored) variable.
-        sample = train_idx[:2]
-        model(Z[sample] if codes is None else (Z[sample], codes[sample].astype("int32")), training=False)
+        model(build_batch[0] if build_batch[1] is None else build_batch, training=False)
     progress, keras_verbose = estimator._progress_callbacks(estimator.epochs)
-    history = model.fit(make_dataset(Z, codes, train_idx, estimator.batch_size, seed), validation_data=val,
-                        epochs=estimator.epochs, callbacks=callbacks + progress, verbose=keras_verbose,
-                        shuffle=False)
+    history = model.fit(train, validation_data=val, epochs=estimator.epochs, callbacks=callbacks + progress,
+                        verbose=keras_verbose, shuffle=False)
     return {k: [float(v) for v in vals] for k, vals in history.history.items()}
+
+
+class BuiltModelMixin:
+    """``MultiWorkerMirroredStrategy`` support for synthaug's Keras models.
+
+    Two steps of Keras 3.15's ``fit`` fail across several workers, for any Keras model:
+
+    - before building a model symbolically it averages one data batch across the replicas
+      (``strategy.reduce``), even when the model is built already, and the multi-worker strategy
+      cannot reduce a (features, labels) pair. synthaug's models are built before ``fit`` (see
+      :func:`fit_model`), so only their optimizer is left to build, which needs no data;
+    - it averages the step's logs with ``strategy.reduce("MEAN", v, axis=0)``, which needs an
+      axis that a scalar metric lacks: :meth:`step_logs` gives them one in that case.
+    """
+
+    def step_logs(self) -> dict:
+        """``{name: result}`` of the model's metrics, as a ``train_step``/``test_step`` returns them."""
+        logs = {m.name: m.result() for m in self.metrics}
+        if _across_workers(self.distribute_strategy):
+            logs = {name: tf.reshape(value, (1,)) for name, value in logs.items()}
+        return logs
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        if self._distribute_strategy is not None and all(layer.built for layer in self._flatten_layers()):
+            with self.distribute_strategy.scope():
+                self._symbolic_build(data_batch=())  # only the optimizer (if any) is left to build
+            return
+        super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+
+
+def _across_workers(strategy) -> bool:
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return False
+    return len(strategy.cluster_resolver.cluster_spec().as_dict().get("worker", [])) > 1
+
+
+def sample_rows(Z, codes, rng, size: int):
+    """Up to ``size`` training examples as arrays: a random subset of an array, the first
+    ``size`` examples of a stream."""
+    if isinstance(Z, StreamedData):
+        return Z.head(size)
+    idx = rng.choice(len(Z), size=min(len(Z), size), replace=False)
+    return Z[idx], None if codes is None else codes[idx].astype("int32")

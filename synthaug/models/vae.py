@@ -13,13 +13,13 @@ from sklearn.utils.validation import check_is_fitted
 from synthaug._param_validation import FRACTION, NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, Options, PositiveInts
 from synthaug.base import GenerativeEstimator
 from synthaug.models.networks import MLP, ConvDecoder, ConvEncoder
-from synthaug.models.training import fit_model
+from synthaug.models.training import BuiltModelMixin, fit_model
 
 _LOG_2PI = math.log(2.0 * math.pi)
 
 
 @keras.saving.register_keras_serializable(package="synthaug")
-class VAEModel(keras.Model):
+class VAEModel(BuiltModelMixin, keras.Model):
     """Encoder q(z|x), decoder p(x|z, y) and an importance-weighted training objective.
 
     The encoder does not see the label, so encoding needs no labels; the decoder does, which
@@ -147,13 +147,13 @@ class VAEModel(keras.Model):
         self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
         self.loss_tracker.update_state(loss)
         self.kl_tracker.update_state(kl)
-        return {m.name: m.result() for m in self.metrics}
+        return self.step_logs()
 
     def test_step(self, data):
         loss, kl = self._objective(data, training=False)
         self.loss_tracker.update_state(loss)
         self.kl_tracker.update_state(kl)
-        return {m.name: m.result() for m in self.metrics}
+        return self.step_logs()
 
     def get_config(self):
         return {
@@ -300,8 +300,14 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, GenerativeEstimator
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, d), (n_samples, H, W) or (n_samples, H, W, C)
+        X : array-like of shape (n_samples, d), (n_samples, H, W) or (n_samples, H, W, C), or tf.data.Dataset
+            A ``tf.data.Dataset`` of features or (features, labels), batched or not (e.g. from
+            ``keras.utils.image_dataset_from_directory``), is streamed, never held in memory:
+            one pass learns the data's range, levels, classes and scaling, then training reads
+            it once per epoch; the validation split takes the examples whose feature hash
+            falls in the ``validation_fraction`` share, the same ones on every pass.
         y : array-like of shape (n_samples,), default=None
+            Labels (``None`` for a dataset: its labels come with its elements).
 
         Returns
         -------
@@ -349,6 +355,23 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, GenerativeEstimator
         if self.decoder_output == "mean":
             return self._mean(params)
         return self._sample_from_params(params, rng)
+
+    def _sample_network_graph(self, n, codes, seed, model):
+        """``_sample_network`` in-graph with stateless noise (see ``GenerativeEstimator._sample_graph``)."""
+        seed_z, seed_x = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+        z = tf.random.stateless_normal(tf.stack([tf.cast(n, tf.int32), self.latent_dim]), seed_z)
+        params = tf.cast(model.decode(z, codes), tf.float32)
+        if self.model_.likelihood == "categorical":
+            if self.decoder_output == "mean":
+                levels = tf.range(self.n_levels_, dtype=tf.float32)
+                return tf.cast(tf.round(tf.reduce_sum(tf.nn.softmax(params) * levels, -1)), tf.int32)
+            draws = tf.random.stateless_categorical(tf.reshape(params, (-1, self.n_levels_)), 1, seed_x)
+            return tf.reshape(tf.cast(draws, tf.int32), tf.shape(params)[:2])
+        mean = params[..., 0]
+        if self.decoder_output == "mean":
+            return mean
+        scale = tf.exp(tf.clip_by_value(params[..., 1], -7.0, 5.0))
+        return mean + scale * tf.random.stateless_normal(tf.shape(mean), seed_x)
 
     def _mean(self, params):
         """The decoder's expected value (for levels: rounded to the nearest level)."""
