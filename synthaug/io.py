@@ -87,7 +87,7 @@ class Dataset:
     skipped: list[tuple[str, str]] = field(default_factory=list)
 
 
-def _read_image(path: Path) -> np.ndarray:
+def _read_image(path: Path, image_size: tuple[int, int] | None = None) -> np.ndarray:
     from PIL import Image
 
     with Image.open(path) as img:
@@ -97,16 +97,42 @@ def _read_image(path: Path) -> np.ndarray:
         arr = np.asarray(img)
     if arr.dtype == np.int32:  # mode "I" of 16-bit TIFF/PNG
         arr = arr.astype(np.uint16)
+    if image_size is not None and arr.shape[:2] != tuple(image_size):
+        arr = resize_image(arr, image_size)
     return arr
 
 
-def read_data(path) -> Dataset:
-    """Read ``.npy`` / ``.npz`` arrays or a folder of images.
+def resize_image(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Resize one (H, W) or (H, W, C) image to ``size`` = (height, width), keeping its dtype.
+
+    Each channel is resampled in 32-bit float (Pillow's mode "F", bicubic), so 16-bit images
+    keep their depth, then rounded and clipped back to the integer dtype's range.
+    """
+    from PIL import Image
+
+    height, width = (int(s) for s in size)
+    if height < 1 or width < 1:
+        raise ValueError(f"image size must be positive; got {size}")
+    planes = image[..., None] if image.ndim == 2 else image
+    out = np.stack([np.asarray(Image.fromarray(planes[..., c].astype(np.float32), mode="F")
+                               .resize((width, height), Image.Resampling.BICUBIC))
+                    for c in range(planes.shape[-1])], axis=-1)
+    if np.issubdtype(image.dtype, np.integer):
+        info = np.iinfo(image.dtype)
+        out = np.clip(np.round(out), info.min, info.max)
+    out = out.astype(image.dtype)
+    return out[..., 0] if image.ndim == 2 else out
+
+
+def read_data(path, image_size: tuple[int, int] | None = None) -> Dataset:
+    """Read ``.npy`` / ``.npz`` arrays or a folder of images (PNG, JPEG, TIFF, BMP; 8 or 16 bit).
 
     A folder of images whose sub-folders hold the images gives one class per sub-folder (as
     ``keras.utils.image_dataset_from_directory`` does); a flat folder gives unlabelled images.
     Corrupt or unreadable images are skipped and listed in ``Dataset.skipped``.
-    ``.npz`` files hold ``X`` and optionally ``y``.
+    ``.npz`` files hold ``X`` and optionally ``y``. Images of different sizes are refused unless
+    ``image_size=(height, width)`` is given, which resizes every image of another size to it
+    (:func:`resize_image`); arrays are never resized.
     """
     path = Path(path)
     if not path.exists():
@@ -131,15 +157,22 @@ def read_data(path) -> Dataset:
     for label, files in groups:
         for f in files:
             try:
-                images.append(_read_image(f))
+                images.append(_read_image(f, image_size))
                 labels.append(label)
             except Exception as exc:  # PIL raises many kinds for a corrupt file
                 skipped.append((str(f), f"{type(exc).__name__}: {exc}"))
     if not images:
         raise ValueError(f"{path} holds no readable images ({', '.join(sorted(IMAGE_SUFFIXES))})")
     shapes = {im.shape for im in images}
+    if len({s[:2] for s in shapes}) > 1:
+        raise ValueError(f"images in {path} have different sizes {sorted(shapes)[:4]}; resize them to one size "
+                         "(image_size=(height, width); on the command line --resize HxW)")
     if len(shapes) > 1:
-        raise ValueError(f"images in {path} have different shapes {sorted(shapes)[:4]}; resize them to one size")
+        raise ValueError(f"images in {path} mix channel counts {sorted(shapes)[:4]} (grey and colour?); "
+                         "convert them to one mode first")
+    if len({im.dtype for im in images}) > 1:
+        raise ValueError(f"images in {path} mix bit depths {sorted({im.dtype.name for im in images})}; "
+                         "convert them to one depth first")
     X = np.stack(images)
     y = np.asarray(labels) if class_names else None
     return Dataset(X, y, class_names, skipped)
