@@ -213,6 +213,19 @@ def to_display_uint8(X: np.ndarray, lo: float | None = None, hi: float | None = 
     return np.clip(np.rint((X - lo) / max(hi - lo, 1e-12) * 255), 0, 255).astype(np.uint8)
 
 
+def tile_images(images: np.ndarray, n_cols: int = 10) -> np.ndarray:
+    """One uint8 picture of images (N, H, W[, C]) in rows of ``n_cols``, with 1-pixel white gaps."""
+    n = len(images)
+    n_cols = min(n_cols, n)
+    n_rows = -(-n // n_cols)
+    h, w = images.shape[1:3]
+    grid = np.full((n_rows * (h + 1) + 1, n_cols * (w + 1) + 1) + images.shape[3:], 255, dtype=np.uint8)
+    for i, image in enumerate(images):
+        r, c = divmod(i, n_cols)
+        grid[1 + r * (h + 1): 1 + r * (h + 1) + h, 1 + c * (w + 1): 1 + c * (w + 1) + w] = image
+    return grid
+
+
 def sample_grid(X: np.ndarray, path, *, n_cols: int = 10, scale: int = 4, overwrite: bool = False,
                 record: dict | None = None, key=None) -> Path:
     """Write a PNG grid of image samples (N, H, W[, C]) enlarged ``scale`` times; with a provenance
@@ -228,15 +241,7 @@ def sample_grid(X: np.ndarray, path, *, n_cols: int = 10, scale: int = 4, overwr
         X = X.reshape(-1, side, side)
     if X.ndim == 4 and X.shape[-1] == 1:
         X = X[..., 0]
-    X = to_display_uint8(X)
-    n = len(X)
-    n_cols = min(n_cols, n)
-    n_rows = -(-n // n_cols)
-    h, w = X.shape[1:3]
-    grid = np.full((n_rows * (h + 1) + 1, n_cols * (w + 1) + 1) + X.shape[3:], 255, dtype=np.uint8)
-    for i, img in enumerate(X):
-        r, c = divmod(i, n_cols)
-        grid[1 + r * (h + 1): 1 + r * (h + 1) + h, 1 + c * (w + 1): 1 + c * (w + 1) + w] = img
+    grid = tile_images(to_display_uint8(X), n_cols)
     grid = np.repeat(np.repeat(grid, scale, axis=0), scale, axis=1)
     info = None if record is None else _signed_png_info(record, key, path.name, grid)[0]
     return atomic_write_bytes(path, encode_png(grid, info))

@@ -26,22 +26,13 @@ _GRID_COLUMNS = 10
 
 
 def _image_grid(X: np.ndarray, lo: float, hi: float, n_cols: int = _GRID_COLUMNS) -> np.ndarray:
-    """uint8 grid of images (n, H, W[, C]) with 1-pixel white gaps, grey (2-D) or RGB (3-D)."""
-    from synthaug.io import to_display_uint8
+    """uint8 grid of images (n, H, W[, C]) on the real data's range, grey (2-D) or RGB (3-D)."""
+    from synthaug.io import tile_images, to_display_uint8
 
     X = np.asarray(X)
     if X.ndim == 4:
         X = X[..., :3] if X.shape[-1] >= 3 else X[..., 0]
-    images = to_display_uint8(X, lo, hi)
-    n = len(images)
-    n_cols = min(n_cols, n)
-    n_rows = -(-n // n_cols)
-    h, w = images.shape[1:3]
-    grid = np.full((n_rows * (h + 1) + 1, n_cols * (w + 1) + 1) + images.shape[3:], 255, dtype=np.uint8)
-    for i, image in enumerate(images):
-        r, c = divmod(i, n_cols)
-        grid[1 + r * (h + 1): 1 + r * (h + 1) + h, 1 + c * (w + 1): 1 + c * (w + 1) + w] = image
-    return grid
+    return tile_images(to_display_uint8(X, lo, hi), n_cols)
 
 
 def _draw_images(fig, spec, report: EvaluationReport) -> None:
