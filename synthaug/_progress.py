@@ -12,10 +12,11 @@ class EpochProgressBar(keras.callbacks.Callback):
     short epochs; early stopping usually ends the bar before ``epochs``, and the bar says so.
     """
 
-    def __init__(self, epochs: int, description: str = "fit"):
+    def __init__(self, epochs: int, description: str = "fit", keys=("loss", "val_loss")):
         super().__init__()
         self.epochs = epochs
         self.description = description
+        self.keys = tuple(keys)
         self.bar = None
 
     def on_train_begin(self, logs=None):
@@ -23,8 +24,7 @@ class EpochProgressBar(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
-        self.bar.set_postfix({k: f"{v:.4g}" for k, v in logs.items() if k in ("loss", "val_loss")},
-                             refresh=False)
+        self.bar.set_postfix({k: f"{float(logs[k]):.4g}" for k in self.keys if k in logs}, refresh=False)
         self.bar.update(1)
 
     def on_train_end(self, logs=None):

@@ -338,6 +338,8 @@ class GenerativeEstimator(BaseEstimator):
             return image_shape
         return None
 
+    _progress_keys = ("loss", "val_loss")  # the training logs the progress bar shows
+
     def _progress_callbacks(self, epochs: int) -> tuple[list, int]:
         """Callbacks and Keras ``verbose`` for this estimator's ``verbose``.
 
@@ -346,7 +348,7 @@ class GenerativeEstimator(BaseEstimator):
         if self.verbose == 1:
             from synthaug._progress import EpochProgressBar
 
-            return [EpochProgressBar(epochs, type(self).__name__)], 0
+            return [EpochProgressBar(epochs, type(self).__name__, self._progress_keys)], 0
         return [], 2 if self.verbose and self.verbose > 1 else 0
 
     def _log_jacobian(self) -> float:

@@ -381,6 +381,8 @@ class GAN(GenerativeEstimator):
     ((4, 8, 8), [0, 1, 2, 3])
     """
 
+    _progress_keys = ("critic_loss", "generator_loss", "wasserstein")
+
     _parameter_constraints = {
         "latent_dim": POSITIVE_INT, "hidden_units": PositiveInts(), "architecture": Options("auto", "conv", "mlp"),
         "conv_filters": PositiveInts(), "loss": Options(*LOSSES), "gradient_penalty": NON_NEGATIVE,
