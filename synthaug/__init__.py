@@ -6,12 +6,13 @@ Heavy modules (TensorFlow, Keras) are imported on first use of a public name, so
 from importlib import import_module
 
 __version__ = "0.1.0"
-__all__ = ["VAE", "GAN", "Flow", "GenerativeEstimator", "load", "evaluate", "EvaluationReport"]
+__all__ = ["VAE", "GAN", "Flow", "PixelCNN", "GenerativeEstimator", "load", "evaluate", "EvaluationReport"]
 
 _LAZY = {
     "VAE": "synthaug.models.vae",
     "Flow": "synthaug.models.flow",
     "GAN": "synthaug.models.gan",
+    "PixelCNN": "synthaug.models.pixelcnn",
     "GenerativeEstimator": "synthaug.base",
     "load": "synthaug.base",
     "evaluate": "synthaug.evaluation",
