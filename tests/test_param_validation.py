@@ -40,7 +40,7 @@ def test_valid_values_pass(constraint, value):
     (VAE(latent_dim=0), "latent_dim must be a positive integer"),
     (VAE(dropout=1.0), r"dropout must be in \[0.0, 1.0\)"),
     (VAE(likelihood="poisson"), "likelihood must be 'auto', 'categorical' or 'gaussian'"),
-    (Flow(flow_type="glow"), "flow_type must be 'realnvp' or 'maf'"),
+    (Flow(flow_type="glow"), "flow_type must be 'auto', 'realnvp' or 'maf'"),
     (Flow(hidden_units=(64, -1)), "hidden_units must be a non-empty tuple of positive integers"),
     (Flow(learning_rate=0.0), "learning_rate must be > 0"),
     (GAN(n_critic=0), "n_critic must be a positive integer"),

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from scipy.stats import multivariate_normal
+from scipy.stats import t as student_t
 from sklearn.base import clone
 from sklearn.datasets import load_breast_cancer, load_digits, load_wine
 from sklearn.exceptions import NotFittedError
@@ -24,9 +25,10 @@ def wine():
 @pytest.fixture(scope="module", params=["realnvp", "maf"])
 def wine_flow(request, wine):
     X_train, _ = wine
-    # no validation split: every weight must move during the 60 epochs
+    # no validation split: every weight must move during the 25 epochs (the base's learned
+    # degrees of freedom included)
     return Flow(flow_type=request.param, n_layers=3, hidden_units=(32,), epochs=25, validation_fraction=0.0,
-                random_state=0).fit(X_train)
+                base_df=None, random_state=0).fit(X_train)
 
 
 def test_transform_round_trip_is_exact(wine_flow, wine):
@@ -57,7 +59,7 @@ def test_every_weight_is_trained_and_saved(wine_flow, tmp_path):
     model = wine_flow.model_
     n_hidden = len(wine_flow.hidden_units)
     per_layer = 2 * (n_hidden + 1) + 2  # each network's kernels and biases, plus actnorm loc/scale
-    assert len(model.trainable_variables) == wine_flow.n_layers * per_layer
+    assert len(model.trainable_variables) == wine_flow.n_layers * per_layer + 1  # + the base's df
     # a freshly built model with the same config holds the initial values (seeded initializers)
     fresh = FlowModel.from_config(model.get_config())
     assert [v.shape for v in fresh.trainable_variables] == [v.shape for v in model.trainable_variables]
@@ -68,19 +70,43 @@ def test_every_weight_is_trained_and_saved(wine_flow, tmp_path):
         np.testing.assert_array_equal(v.numpy(), w.numpy())
 
 
-def test_log_det_matches_numerical_jacobian():
+@pytest.mark.parametrize("base", ["student_t", "normal"])
+def test_log_det_matches_numerical_jacobian(base):
     rng = np.random.RandomState(0)
     X = rng.randn(200, 3).astype(np.float32) @ np.array([[1, 0.5, 0], [0, 1, 0.3], [0, 0, 1]], np.float32)
+    X[:5] *= 6  # beyond the training range too, where the networks' inputs are soft-clipped
     for flow_type in ("realnvp", "maf"):
-        flow = Flow(flow_type=flow_type, **FAST).fit(X)
+        flow = Flow(flow_type=flow_type, base=base, **FAST).fit(X[5:])
         x = tf.constant(flow._to_network(X[:5]))
         with tf.GradientTape(persistent=True) as tape:
             tape.watch(x)
             z = flow.model_.to_base(x)
         J = tape.batch_jacobian(z, x).numpy().astype(np.float64)
-        expected = (multivariate_normal(np.zeros(3)).logpdf(z.numpy()) + np.linalg.slogdet(J)[1]
-                    + flow._log_jacobian())
+        z = z.numpy().astype(np.float64)
+        if base == "normal":
+            log_base = multivariate_normal(np.zeros(3)).logpdf(z)
+        else:
+            log_base = student_t(flow.base_df).logpdf(z).sum(1)
+        expected = log_base + np.linalg.slogdet(J)[1] + flow._log_jacobian()
         np.testing.assert_allclose(flow.score_samples(X[:5]), expected, rtol=1e-4, atol=1e-4)
+
+
+def test_student_t_base_keeps_far_rows_likely():
+    # Hold out the breast_cancer rows with the most extreme feature values: far outside the
+    # training range a Gaussian base charges ~z**2/2 nats per coordinate, a Student-t base ~log z.
+    X = load_breast_cancer().data
+    z = np.abs((X - X.mean(0)) / X.std(0)).max(1)
+    far = np.argsort(z)[-15:]
+    X_train, X_far = np.delete(X, far, axis=0), X[far]
+    scores = {}
+    for base in ("student_t", "normal"):
+        flow = Flow(base=base, n_layers=4, hidden_units=(64,), epochs=30, random_state=0).fit(X_train)
+        scores[base] = flow.score_samples(X_far)
+        X_gen = flow.generate(200, random_state=0, temperature=0.7)
+        assert X_gen.shape == (200, 30) and np.isfinite(X_gen).all()
+    assert np.isfinite(scores["student_t"]).all()
+    assert np.median(scores["student_t"]) > np.median(scores["normal"])
+    assert scores["student_t"].min() > scores["normal"].min()
 
 
 def test_digits_bound_beats_independent_pixels_and_samples_keep_levels():
@@ -93,7 +119,10 @@ def test_digits_bound_beats_independent_pixels_and_samples_keep_levels():
     probs = counts / counts.sum(1, keepdims=True)
     test_levels = X_test.reshape(len(X_test), -1).astype(int)
     independent = np.log(probs[np.arange(64), test_levels]).sum(1).mean()
-    assert flow.score_samples(X_test, y_test).mean() > independent
+    bound = flow.score_samples(X_test, y_test)
+    assert bound.mean() > independent
+    # more dequantisation draws tighten the importance-weighted bound
+    assert bound.mean() > flow.set_params(n_dequantization=1).score_samples(X_test, y_test).mean()
     X, y = flow.generate(30, random_state=0)
     assert X.shape == (30, 8, 8) and np.all(X == np.round(X)) and X.min() >= 0 and X.max() <= 16
     X2, y2 = flow.generate(30, random_state=0)
@@ -113,8 +142,8 @@ def test_conditional_scores_marginalise_over_classes():
     prior = np.bincount(y) / len(y)
     expected = np.log(np.exp(per_class) .T @ prior)
     np.testing.assert_allclose(flow.score_samples(X[:10]), expected, rtol=1e-5)
-    # without labels, transform maps each sample with its most probable class
-    best = per_class.argmax(0)
+    # without labels, transform maps each sample with its most probable class, argmax_c p(c) p(x | c)
+    best = (per_class + np.log(prior)[:, None]).argmax(0)
     np.testing.assert_allclose(flow.transform(X[:10]), flow.transform(X[:10], best), rtol=1e-6)
     with pytest.raises(ValueError, match="class-conditional"):
         flow.inverse_transform(flow.transform(X[:3]))
@@ -125,11 +154,21 @@ def test_pickle_clone_and_errors(tmp_path):
     flow = Flow(**FAST).fit(X)
     again = pickle.loads(pickle.dumps(flow))
     np.testing.assert_allclose(again.score_samples(X[:5]), flow.score_samples(X[:5]), rtol=1e-6)
+    # flow_type="auto": MAF for feature vectors, RealNVP for images, and a reload keeps the choice
+    assert flow.flow_type_ == again.flow_type_ == "maf"
+    flow.save(tmp_path / "wine.synthaug")
+    assert synthaug.load(tmp_path / "wine.synthaug").flow_type_ == "maf"
+    images = load_digits().images[:40]
+    assert Flow(n_layers=2, hidden_units=(8,), epochs=1, random_state=0).fit(images).flow_type_ == "realnvp"
     assert clone(flow).get_params() == flow.get_params()
     with pytest.raises(NotFittedError):
         Flow().generate(2)
     with pytest.raises(ValueError, match="flow_type"):
         Flow(flow_type="glow").fit(X)
+    with pytest.raises(ValueError, match="base must be"):
+        Flow(base="cauchy").fit(X)
+    with pytest.raises(ValueError, match="base_df must be > 1"):
+        Flow(base_df=1.0).fit(X)
     with pytest.raises(ValueError, match="1 feature"):
         Flow(**FAST).fit(X[:, :1])
     with pytest.raises(ValueError, match="base-space points"):
