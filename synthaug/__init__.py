@@ -6,7 +6,7 @@ Heavy modules (TensorFlow, Keras) are imported on first use of a public name, so
 from importlib import import_module
 
 __version__ = "0.1.0"
-__all__ = ["VAE", "GAN", "Flow", "PixelCNN", "GenerativeEstimator", "load", "evaluate", "EvaluationReport"]
+__all__ = ["VAE", "GAN", "Flow", "PixelCNN", "GenerativeEstimator", "load", "evaluate", "EvaluationReport", "pretrained"]
 
 _LAZY = {
     "VAE": "synthaug.models.vae",
@@ -21,6 +21,8 @@ _LAZY = {
 
 
 def __getattr__(name):
+    if name == "pretrained":  # the subpackage, importable without TensorFlow
+        return import_module("synthaug.pretrained")
     if name in _LAZY:
         return getattr(import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'synthaug' has no attribute {name!r}")

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import click
 
+from synthaug.config import config_option, config_params
+
 
 def _fail(message: str):
     raise click.ClickException(message)
@@ -28,85 +30,209 @@ def cli():
     """
 
 
+# -- shared pieces of the commands --------------------------------------------------------------------
+MODELS = ("vae", "gan", "flow", "pixelcnn")
+_MODEL_CLASSES = {"vae": ("synthaug.models.vae", "VAE"), "gan": ("synthaug.models.gan", "GAN"),
+                  "flow": ("synthaug.models.flow", "Flow"), "pixelcnn": ("synthaug.models.pixelcnn", "PixelCNN")}
+
+
+class ImageSize(click.ParamType):
+    """``HxW`` (or ``N`` for a square, or a [H, W] list from a config file) → (H, W)."""
+
+    name = "HxW"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, (list, tuple)) and len(value) == 2:
+            parts = list(value)
+        else:
+            parts = str(value).lower().replace("×", "x").split("x")
+            parts = parts * 2 if len(parts) == 1 else parts
+        try:
+            height, width = (int(p) for p in parts)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not an image size such as 64x64", param, ctx)
+        if height < 1 or width < 1:
+            self.fail(f"{value!r}: height and width must be positive", param, ctx)
+        return height, width
+
+
+def _make_generator(model: str, *, seed: int, quiet: bool, params: dict | None = None, **options):
+    """The generator ``model`` with ``options`` (those not None) and the config file's ``params``."""
+    import importlib
+
+    module, name = _MODEL_CLASSES[model]
+    cls = getattr(importlib.import_module(module), name)
+    kwargs = {"random_state": seed, "verbose": 0 if quiet else 1}
+    kwargs.update({k: v for k, v in options.items() if v is not None})
+    kwargs.update(params or {})
+    valid = cls._get_param_names()
+    unknown = sorted(set(kwargs) - set(valid))
+    if unknown:
+        raise click.BadParameter(f"{name} has no parameter(s) {', '.join(unknown)}; its parameters: "
+                                 f"{', '.join(valid)}", param_hint="--config [params] / options")
+    return cls(**kwargs)
+
+
+def _echo_json(payload: dict) -> None:
+    click.echo(json.dumps(payload, indent=1, default=str))
+
+
+def _read_or_fail(path: Path, image_size=None, quiet: bool = False):
+    """``synthaug.io.read_data``, skipped files listed on stderr, errors as clean CLI failures."""
+    from synthaug.io import read_data
+
+    try:
+        ds = read_data(path, image_size=image_size)
+    except (ValueError, OSError) as exc:
+        _fail(str(exc))
+    for bad, reason in ds.skipped:
+        click.echo(f"skipped {bad}: {reason}", err=True)
+    return ds
+
+
 @cli.command()
 @click.argument("data", type=click.Path(exists=True, path_type=Path))
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="Model file to write (.synthaug).")
-@click.option("--epochs", default=300, show_default=True, help="Maximum training epochs.")
-@click.option("--latent-dim", default=16, show_default=True)
+@click.option("--model", type=click.Choice(MODELS), default="vae", show_default=True, help="Generator to train.")
+@click.option("--epochs", type=click.IntRange(min=1), default=None, help="Maximum training epochs [default: the model's].")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="[default: the model's]")
+@click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="[default: the model's]")
+@click.option("--latent-dim", type=click.IntRange(min=1), default=None, help="VAE and GAN [default: the model's].")
+@click.option("--resize", type=ImageSize(), default=None,
+              help="Resize images of other sizes to HxW (mixed sizes are refused without it).")
 @click.option("--seed", default=0, show_default=True, help="Random seed.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing model file.")
-@click.option("-q", "--quiet", is_flag=True)
-def fit(data, output, epochs, latent_dim, seed, overwrite, quiet):
-    """Fit a VAE on DATA: a folder of images (class sub-folders = labels), .npy or .npz (X, y).
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout (for scripts).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar or messages (errors still go to stderr).")
+@config_option
+def fit(data, output, model, epochs, batch_size, learning_rate, latent_dim, resize, seed, overwrite, as_json, quiet):
+    """Fit a generator on DATA: a folder of images (class sub-folders = labels), .npy or .npz (X, y).
+
+    Images may be PNG, JPEG, TIFF (8 or 16 bit) or BMP. Parameters not offered as options go in
+    a --config file's [params] table (see the README).
 
     \b
     Example:
       synthaug fit images/ -o model.synthaug --epochs 100
+      synthaug fit images/ -o gan.synthaug --model gan --resize 32x32 --config gan.toml
     """
     if output.exists() and not overwrite:
         raise click.BadParameter(f"{output} exists; pass --overwrite to replace it", param_hint="--output")
-    from synthaug.io import read_data
-    from synthaug.models.vae import VAE
-
+    if latent_dim is not None and model in ("flow", "pixelcnn"):
+        raise click.BadParameter(f"the {model} has no latent dimension", param_hint="--latent-dim")
+    ds = _read_or_fail(data, resize)  # before the generator, whose import loads TensorFlow
+    generator = _make_generator(model, seed=seed, quiet=quiet or as_json, params=config_params(), epochs=epochs,
+                                batch_size=batch_size, learning_rate=learning_rate, latent_dim=latent_dim)
     try:
-        ds = read_data(data)
-    except (ValueError, OSError) as exc:
+        generator.fit(ds.X, ds.y)
+    except (ValueError, TypeError) as exc:
         _fail(str(exc))
-    for path, reason in ds.skipped:
-        click.echo(f"skipped {path}: {reason}", err=True)
-    model = VAE(latent_dim=latent_dim, epochs=epochs, random_state=seed, verbose=0 if quiet else 1)
-    try:
-        model.fit(ds.X, ds.y)
-    except ValueError as exc:
-        _fail(str(exc))
-    model.save(output, overwrite=overwrite)
-    if not quiet:
-        click.echo(f"wrote {output} ({len(ds.X)} samples, {len(model.history_['loss'])} epochs)")
+    generator.save(output, overwrite=overwrite)
+    epochs_run = len(next(iter(generator.history_.values()), []))
+    if as_json:
+        _echo_json({"model_file": str(output), "model": type(generator).__name__, "n_samples": int(len(ds.X)),
+                    "sample_shape": list(ds.X.shape[1:]), "epochs_run": epochs_run,
+                    "classes": None if generator.classes_ is None else generator.classes_.tolist(),
+                    "skipped": [{"path": p, "reason": r} for p, r in ds.skipped]})
+    elif not quiet:
+        click.echo(f"wrote {output} ({len(ds.X)} samples, {epochs_run} epochs)")
     if ds.skipped:
         raise SystemExit(1)
 
 
+def _generator_source(model: Path | None, pretrained: str | None):
+    """The generator ``generate`` draws from (a model file, or a pretrained one by name) and what
+    the provenance record names as its source."""
+    if (model is None) == (pretrained is None):
+        raise click.UsageError("give a MODEL file or --pretrained NAME (one of them)")
+    if pretrained is not None:
+        import synthaug.pretrained as registry
+
+        if pretrained not in registry.names():
+            raise click.BadParameter(f"no pretrained generator named {pretrained!r}; available: "
+                                     f"{', '.join(registry.names())} (see `synthaug models`)", param_hint="--pretrained")
+        try:
+            return registry.load(pretrained), {"pretrained": pretrained, "model_file": registry.card(pretrained)["file"]}
+        except ValueError as exc:
+            _fail(str(exc))
+    import synthaug
+
+    try:
+        return synthaug.load(model), {"model_file": model.name}
+    except ValueError as exc:
+        _fail(str(exc))
+
+
 @cli.command()
-@click.argument("model", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("model", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--pretrained", metavar="NAME", default=None,
+              help="Draw from a pretrained generator shipped with synthaug instead of MODEL (see `synthaug models`).")
 @click.option("-n", "--n-samples", default=100, show_default=True, type=click.IntRange(min=1))
 @click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True, help="Output folder.")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--overwrite", is_flag=True, help="Write into a non-empty output folder.")
-def generate(model, n_samples, output, seed, overwrite):
-    """Generate N samples from a fitted MODEL into the folder OUTPUT (PNGs per class, or samples.npz).
+@click.option("--label", "labels", multiple=True,
+              help="Generate only this class (repeat for several; drawn evenly); default: the training balance.")
+@click.option("--no-watermark", is_flag=True,
+              help="Leave the pixels unmarked (the signed provenance record is still written).")
+@click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON on stdout (for scripts).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar or messages (errors still go to stderr).")
+def generate(model, pretrained, n_samples, output, seed, overwrite, labels, no_watermark, as_json, quiet):
+    """Generate N samples from a fitted MODEL (or --pretrained NAME) into the folder OUTPUT (PNGs per class, or samples.npz).
 
     Images of 32×32 pixels or more (with more than 32 grey levels) carry synthaug's invisible
     watermark; every PNG carries a signed provenance record, and OUTPUT/provenance.json lists all
-    outputs (see `synthaug verify`).
+    outputs (see `synthaug verify`); OUTPUT/manifest.json lists every file written.
 
     \b
     Example:
       synthaug generate model.synthaug -n 100 -o synthetic/
+      synthaug generate --pretrained digits-vae -n 100 -o out/ --label 3 --label 8
     """
-    import synthaug
-    from synthaug.io import sample_grid, write_samples
+    est, source = _generator_source(model, pretrained)
+    import numpy as np
 
-    try:
-        est = synthaug.load(model)
-    except ValueError as exc:
-        _fail(str(exc))
+    import synthaug
+    from synthaug.io import atomic_write_bytes, sample_grid, write_samples
     from synthaug.provenance import build_record
     from synthaug.provenance.generated import is_markable
 
-    out = est.generate(n_samples, random_state=seed)
+    y_request = None
+    if labels:
+        if getattr(est, "classes_", None) is None:
+            raise click.BadParameter(f"the {type(est).__name__} was fitted without labels", param_hint="--label")
+        known = {str(c): c for c in est.classes_}
+        unknown = [label for label in labels if label not in known]
+        if unknown:
+            raise click.BadParameter(f"unknown class(es) {', '.join(unknown)}; the model knows "
+                                     f"{', '.join(known)}", param_hint="--label")
+        y_request = np.resize(np.asarray([known[label] for label in labels]), n_samples)
+    out = est.generate(n_samples, y=y_request, random_state=seed, watermark=not no_watermark)
     X, y = out if isinstance(out, tuple) else (out, None)
     # Signed provenance record in every PNG's text chunks and in provenance.json (the key:
     # $SYNTHAUG_WATERMARK_KEY, else the public default key; only its id is written).
-    record = build_record(est, seed=seed, watermarked=is_markable(X), extra={"model_file": model.name})
+    record = build_record(est, seed=seed, watermarked=is_markable(X) and not no_watermark, extra=source)
     try:
-        written = write_samples(X, output, y=y, overwrite=overwrite, progress=True, record=record)
+        written = write_samples(X, output, y=y, overwrite=overwrite, progress=not (quiet or as_json), record=record)
     except FileExistsError as exc:
         raise click.BadParameter(str(exc), param_hint="--output")
+    files = [{"path": p.relative_to(output).as_posix(), "kind": "synthetic"} for p in written]
+    if (output / "provenance.json").is_file():
+        files.append({"path": "provenance.json", "kind": "provenance"})
     try:
         sample_grid(X[:100], output / "grid.png", overwrite=overwrite, record=record)
+        files.append({"path": "grid.png", "kind": "grid"})
     except ValueError:
         pass  # tabular samples that are not square images get no grid
-    click.echo(f"wrote {len(written)} files to {output}")
+    manifest = {"command": "synthaug generate", "synthaug_version": synthaug.__version__, **source,
+                "model": type(est).__name__, "n_samples": int(n_samples), "seed": seed,
+                "sample_shape": list(np.shape(X)[1:]), "files": files}
+    atomic_write_bytes(output / "manifest.json", (json.dumps(manifest, indent=1) + "\n").encode())
+    if as_json:
+        _echo_json(manifest)
+    elif not quiet:
+        click.echo(f"wrote {len(written)} samples, grid.png, provenance.json and manifest.json to {output}")
 
 
 @cli.command()
@@ -382,6 +508,19 @@ def _contamination(value):
     return share
 
 
+def _previous_heatmaps(output: Path) -> set[str]:
+    """Heat maps that an earlier ``detect`` listed in OUTPUT/scores.csv (only files under maps/)."""
+    import csv
+
+    try:
+        with (output / "scores.csv").open(newline="", encoding="utf-8") as fh:
+            rows = list(csv.DictReader(fh))
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return set()
+    names = {row.get("heatmap") or "" for row in rows}
+    return {n for n in names if n.startswith("maps/") and ".." not in Path(n).parts}
+
+
 def _overlaps(a: Path, b: Path) -> bool:
     a, b = a.resolve(), b.resolve()
     return a == b or a in b.parents or b in a.parents
@@ -479,6 +618,7 @@ def detect(data, output, model_path, train_path, score, contamination, top_k, ep
     flagged = np.flatnonzero(decision < 0)
     is_image = ds.X.ndim >= 3
     mapped = flagged[np.argsort(scores[flagged], kind="stable")][:max_maps] if is_image else []
+    stale = _previous_heatmaps(output) if overwrite else set()
     heatmaps = {}
     for i in mapped:
         fig = detector.plot_error_maps(ds.X[i:i + 1], max_samples=1)
@@ -495,6 +635,8 @@ def detect(data, output, model_path, train_path, score, contamination, top_k, ep
         writer.writerow([name, label, f"{scores[i]:.6g}", f"{decision[i]:.6g}", int(decision[i] < 0),
                          heatmaps.get(i, "")])
     atomic_write_bytes(output / "scores.csv", table.getvalue().encode())
+    for name in stale - set(heatmaps.values()):  # maps of an earlier run that this one did not flag
+        (output / name).unlink(missing_ok=True)
     written = ["scores.csv"] + (["maps/"] if heatmaps else [])
     if model_path is None:
         detector.save(output / _DETECTOR_FILE, overwrite=overwrite)
@@ -527,21 +669,6 @@ def _augment_input_kind(path: Path) -> str:
     if any(is_dicom_file(f) or f.suffix.lower() == ".dcm" for f in path.rglob("*") if f.is_file()):
         return "dicom"
     return "images"
-
-
-def _augment_generator(model: str, epochs: int, seed: int, quiet: bool):
-    verbose = 0 if quiet else 1
-    if model == "gan":
-        from synthaug.models.gan import GAN
-
-        return GAN(epochs=epochs, random_state=seed, verbose=verbose)
-    if model == "flow":
-        from synthaug.models.flow import Flow
-
-        return Flow(epochs=epochs, random_state=seed, verbose=verbose)
-    from synthaug.models.vae import VAE
-
-    return VAE(decoder_output="mean", epochs=epochs, random_state=seed, verbose=verbose)
 
 
 def _augment_write_arrays(output: Path, X_real, y_real, X_syn, y_syn, record) -> list[tuple[str, str]]:
@@ -578,7 +705,7 @@ def _augment_write_arrays(output: Path, X_real, y_real, X_syn, y_syn, record) ->
               help="Output folder, outside INPUT.")
 @click.option("--format", "fmt", type=click.Choice(["png", "npy", "dicom", "nifti"]), default=None,
               help="What to write [default: png for image folders, npy for arrays, dicom for DICOM, nifti for NIfTI].")
-@click.option("--model", type=click.Choice(["vae", "gan", "flow"]), default="vae", show_default=True,
+@click.option("--model", type=click.Choice(MODELS), default="vae", show_default=True,
               help="Generator to train.")
 @click.option("-n", "--n-samples", type=click.IntRange(min=1), default=None,
               help="Synthetic samples to write [default: --ratio 1].")
@@ -591,10 +718,15 @@ def _augment_write_arrays(output: Path, X_real, y_real, X_syn, y_syn, record) ->
               help="DICOM/NIfTI intensities the generator sees: a CT window, MR percentiles, or none "
                    "(auto: soft_tissue for CT, percentile otherwise). Output is always in the input's units.")
 @click.option("--epochs", type=click.IntRange(min=1), default=100, show_default=True, help="Maximum training epochs.")
+@click.option("--resize", type=ImageSize(), default=None,
+              help="Image folders: resize images of other sizes to HxW (mixed sizes are refused without it).")
 @click.option("--seed", default=0, show_default=True, help="Random seed.")
 @click.option("--overwrite", is_flag=True, help="Write into a non-empty output folder.")
-@click.option("-q", "--quiet", is_flag=True)
-def augment(input_path, output, fmt, model, n_samples, ratio, patch_size, window, epochs, seed, overwrite, quiet):
+@click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON on stdout (for scripts).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars or messages (errors still go to stderr).")
+@config_option
+def augment(input_path, output, fmt, model, n_samples, ratio, patch_size, window, epochs, resize, seed, overwrite,
+            as_json, quiet):
     """Train a generator on INPUT and write real + synthetic data (or a synthetic series) to OUTPUT.
 
     INPUT is a folder of images (class sub-folders = labels), a .npy/.npz file, a DICOM file or
@@ -627,22 +759,19 @@ def augment(input_path, output, fmt, model, n_samples, ratio, patch_size, window
     from synthaug.io import atomic_write_bytes
 
     ratio = 1.0 if ratio is None else ratio
-    generator = _augment_generator(model, epochs, seed, quiet)
+    quiet = quiet or as_json
+    generator = _make_generator(model, seed=seed, quiet=quiet, params=config_params(), epochs=epochs,
+                                **({"decoder_output": "mean"} if model == "vae" else {}))
     manifest = {"command": "synthaug augment", "synthaug_version": synthaug.__version__,
                 "input": str(input_path.resolve()), "input_kind": kind, "format": fmt, "model": model,
                 "epochs": epochs, "seed": seed}
     exit_code = 0
     if kind in ("images", "array"):
-        from synthaug.io import encode_png, read_data, write_samples
+        from synthaug.io import encode_png, sample_grid, write_samples
         from synthaug.provenance import build_record
         from synthaug.provenance.generated import is_markable
 
-        try:
-            ds = read_data(input_path)
-        except (ValueError, OSError) as exc:
-            _fail(str(exc))
-        for bad, reason in ds.skipped:
-            click.echo(f"skipped {bad}: {reason}", err=True)
+        ds = _read_or_fail(input_path, resize)
         exit_code = 1 if ds.skipped else 0
         if fmt == "png" and not (ds.X.ndim in (3, 4) and ds.X.dtype in (np.uint8, np.uint16)):
             raise click.BadParameter(f"png needs uint8/uint16 images; {input_path} holds {ds.X.dtype} data of "
@@ -667,6 +796,11 @@ def augment(input_path, output, fmt, model, n_samples, ratio, patch_size, window
             written = write_samples(X_syn, output, y=y_syn, overwrite=True, progress=not quiet, record=record)
             files += [(p.relative_to(output).as_posix(), "synthetic") for p in written]
             files.append(("provenance.json", "provenance"))
+            try:
+                sample_grid(X_syn[:100], output / "grid.png", overwrite=True, record=record)
+                files.append(("grid.png", "grid"))
+            except ValueError:
+                pass  # tabular samples that are not images get no grid
         else:
             files = _augment_write_arrays(output, ds.X, ds.y, X_syn, y_syn, record)
         manifest.update(n_real=int(len(ds.X)), n_synthetic=int(n),
@@ -705,8 +839,61 @@ def augment(input_path, output, fmt, model, n_samples, ratio, patch_size, window
                         modality=image.modality)
     manifest["files"] = [{"path": name, "kind": what} for name, what in files]
     atomic_write_bytes(output / "manifest.json", (json.dumps(manifest, indent=1) + "\n").encode())
-    if not quiet:
+    if as_json:
+        _echo_json(manifest)
+    elif not quiet:
         n_synthetic = sum(what == "synthetic" for _, what in files)
         click.echo(f"wrote {len(files)} files ({n_synthetic} synthetic) and manifest.json to {output}")
     if exit_code:
         raise SystemExit(exit_code)
+
+
+# -- models: the pretrained generators shipped with synthaug ----------------------------------------
+def _models_table(cards: list) -> str:
+    rows = [("name", "type", "data", "samples", "size")]
+    for c in cards:
+        shape = "×".join(map(str, c["sample_shape"]))
+        labels = f", {len(c['classes'])} classes" if c.get("classes") else ""
+        rows.append((c["name"], c["model_type"], c["data"]["name"].split(" (")[0], f"{shape} {c['dtype']}{labels}",
+                     f"{c['size_bytes'] / 1e6:.1f} MB"))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)
+
+
+@cli.command()
+@click.argument("name", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON: one object per model, or NAME's whole card.")
+def models(name, as_json):
+    """List the pretrained generators shipped with synthaug, or show the model card of NAME.
+
+    Each is a small model trained by scripts/train_pretrained.py on data shipped in pip packages;
+    its card gives the data and its licence, the training command, metrics on held-out data,
+    intended use and limits. Draw from one with `synthaug generate --pretrained NAME`, or in
+    Python with `synthaug.pretrained.load(NAME)`.
+
+    \b
+    Example:
+      synthaug models
+      synthaug models digits-vae
+      synthaug generate --pretrained digits-vae -n 100 -o out/
+    """
+    import synthaug.pretrained as registry
+
+    available = registry.names()
+    if name is not None and name not in available:
+        raise click.BadParameter(f"no pretrained generator named {name!r}; available: {', '.join(available)}",
+                                 param_hint="NAME")
+    if name is not None:
+        click.echo(json.dumps(registry.card(name), indent=1, ensure_ascii=False) if as_json else registry.card_text(name))
+        return
+    cards = [registry.card(n) for n in available]
+    if as_json:
+        keys = ("name", "description", "model_type", "sample_shape", "dtype", "classes", "size_bytes", "file", "sha256")
+        click.echo(json.dumps([{**{k: c.get(k) for k in keys}, "data": c["data"]["name"]} for c in cards], indent=1,
+                              ensure_ascii=False))
+        return
+    if not cards:
+        click.echo("no pretrained generators in this installation")
+        return
+    click.echo(_models_table(cards))
+    click.echo("\nsynthaug models NAME shows a model card; synthaug generate --pretrained NAME -n 100 -o out/ draws samples")

@@ -92,3 +92,20 @@ def test_demo_writes_model_samples_grid_and_report(tmp_path):
     assert "tstr_accuracy" in result.output
     again = CliRunner().invoke(cli, ["demo", "-o", str(out), "--epochs", "2", "--n-importance", "10"])
     assert again.exit_code == 2 and "not empty" in again.output
+
+
+def test_generate_chosen_classes_without_watermark_and_a_manifest(tmp_path):
+    out = tmp_path / "faces"
+    result = CliRunner().invoke(cli, ["generate", "--pretrained", "lfw-faces", "-n", "5", "-o", str(out),
+                                      "--label", "face", "--no-watermark", "--json"])
+    assert result.exit_code == 0, result.output
+    manifest = json.loads(result.stdout)
+    assert manifest["pretrained"] == "lfw-faces" and manifest["sample_shape"] == [25, 25]
+    synthetic = [f["path"] for f in manifest["files"] if f["kind"] == "synthetic"]
+    assert len(synthetic) == 5 and all(p.startswith("face/") for p in synthetic)
+    assert json.loads((out / "manifest.json").read_text()) == manifest
+    record = json.loads((out / "provenance.json").read_text())
+    assert record["watermark"]["scheme"] is None  # the record says the pixels carry no mark
+    wrong = CliRunner().invoke(cli, ["generate", "--pretrained", "lfw-faces", "-n", "5", "-o", str(tmp_path / "x"),
+                                     "--label", "cat"])
+    assert wrong.exit_code == 2 and "unknown class(es) cat" in wrong.output and "non-face" in wrong.output

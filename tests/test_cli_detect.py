@@ -102,3 +102,25 @@ def test_detect_bad_options(folders, tmp_path):
     result = runner.invoke(cli, ["detect", str(tmp_path / "flat.npy"), "-o", str(tmp_path / "p"),
                                  "--score", "ssim", "-q"])
     assert result.exit_code == 1 and "needs images" in result.output
+
+
+def test_overwrite_removes_only_the_earlier_runs_heat_maps(folders, fitted_run, tmp_path):
+    out = tmp_path / "run-3"
+    detector = str(fitted_run / "detector.synthaug-detector")
+    first = CliRunner().invoke(cli, ["detect", str(folders / "mixed"), "-o", str(out), "--model", detector, "-q"])
+    assert first.exit_code == 0, first.output
+    old_maps = {r["heatmap"] for r in read_csv(out / "scores.csv") if r["heatmap"]}
+    assert old_maps
+    (out / "maps" / "mine.txt").write_text("a file detect did not write")
+    # the second run scores only the zeros: fewer flags, so some earlier maps would go stale
+    zeros_only = tmp_path / "zeros"
+    zeros_only.mkdir()
+    for p in sorted((folders / "mixed").glob("zero_*.png"))[:10]:
+        (zeros_only / p.name).write_bytes(p.read_bytes())
+    second = CliRunner().invoke(cli, ["detect", str(zeros_only), "-o", str(out), "--model", detector, "-q",
+                                      "--overwrite"])
+    assert second.exit_code == 0, second.output
+    listed = {r["heatmap"] for r in read_csv(out / "scores.csv") if r["heatmap"]}
+    on_disk = {p.relative_to(out).as_posix() for p in (out / "maps").glob("*.png")}
+    assert on_disk == listed  # no heat map of the first run is left unlisted
+    assert (out / "maps" / "mine.txt").exists()
