@@ -337,10 +337,14 @@ def _match_labels(y, like):
 @click.option("--seed", default=0, show_default=True, help="Random seed: split, samples, feature network.")
 @click.option("--log-likelihood", is_flag=True,
               help="Also report a model's bits per dimension on the holdout (slow for a VAE).")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+@click.option("--metrics", "metrics_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the metrics as JSON to this file.")
 @click.option("--overwrite", is_flag=True, help="Replace existing report files.")
-def evaluate(real, synthetic, output, n_samples, test_data, seed, log_likelihood, json_path, overwrite):
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the metrics as JSON on stdout instead of the table (for scripts).")
+@click.option("-q", "--quiet", is_flag=True, help="No table or messages (errors still go to stderr).")
+def evaluate(real, synthetic, output, n_samples, test_data, seed, log_likelihood, metrics_path, overwrite, as_json,
+             quiet):
     """Compare synthetic data with REAL data: fidelity, diversity, usefulness and privacy.
 
     REAL is a folder of images (class sub-folders = labels), a .npy or a .npz (X, y).
@@ -349,10 +353,10 @@ def evaluate(real, synthetic, output, n_samples, test_data, seed, log_likelihood
 
     \b
     Example:
-      synthaug evaluate digits.npz model.synthaug -o report.png --json report.json
-      synthaug evaluate images/ synthetic/ -o report.png
+      synthaug evaluate digits.npz model.synthaug -o report.png --metrics metrics.json
+      synthaug evaluate images/ synthetic/ -o report.png --json
     """
-    for path, hint in ((output, "--output"), (json_path, "--json")):
+    for path, hint in ((output, "--output"), (metrics_path, "--metrics")):
         if path is not None and path.exists() and not overwrite:
             raise click.BadParameter(f"{path} exists; pass --overwrite to replace it", param_hint=hint)
     from synthaug.evaluation import evaluate as run_evaluation
@@ -389,13 +393,16 @@ def evaluate(real, synthetic, output, n_samples, test_data, seed, log_likelihood
         )
     except ValueError as exc:
         _fail(str(exc))
-    click.echo(report.table())
     report.plot(output, overwrite=overwrite)
     written = [str(output)]
-    if json_path is not None:
-        atomic_write_bytes(json_path, (report.to_json() + "\n").encode())
-        written.append(str(json_path))
-    click.echo(f"wrote {', '.join(written)}")
+    if metrics_path is not None:
+        atomic_write_bytes(metrics_path, (report.to_json() + "\n").encode())
+        written.append(str(metrics_path))
+    if as_json:
+        click.echo(report.to_json())
+    elif not quiet:
+        click.echo(report.table())
+        click.echo(f"wrote {', '.join(written)}")
     if skipped:
         raise SystemExit(1)  # as fit does: unreadable files were skipped
 
@@ -545,16 +552,18 @@ def _overlaps(a: Path, b: Path) -> bool:
 @click.option("--max-maps", default=100, show_default=True, type=click.IntRange(min=0),
               help="Heat-map PNGs for at most this many flagged images, the most abnormal first.")
 @click.option("--overwrite", is_flag=True, help="Write into a non-empty output folder.")
-@click.option("-q", "--quiet", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON on stdout (for scripts).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar or messages (errors still go to stderr).")
 def detect(data, output, model_path, train_path, score, contamination, top_k, epochs, seed, max_maps, overwrite,
-           quiet):
+           as_json, quiet):
     """Flag unusual images in DIR by how badly a generator fitted on normal data reconstructs them.
 
     DIR is a folder of images (class sub-folders are read as labels and listed, not used), a .npy
     or a .npz (X). By default a VAE is fitted on DIR itself (mostly normal images) or on --train,
     and the fitted detector is saved in OUTPUT for later runs with --model. Writes OUTPUT/scores.csv
     (file, label, score, decision, outlier, heatmap; lower score = more abnormal, outlier = 1 when
-    decision < 0) and a heat-map PNG per flagged image in OUTPUT/maps/. Nothing is written into DIR.
+    decision < 0), a heat-map PNG per flagged image in OUTPUT/maps/ and OUTPUT/manifest.json. Nothing
+    is written into DIR.
 
     \b
     Example:
@@ -603,7 +612,7 @@ def detect(data, output, model_path, train_path, score, contamination, top_k, ep
     else:
         params = {"anomaly_score": score or "auto", "contamination": contamination or "auto",
                   "top_k": 0.01 if top_k is None else top_k, "random_state": seed}
-        generator = default_generator(random_state=seed, verbose=0 if quiet else 1,
+        generator = default_generator(random_state=seed, verbose=0 if quiet or as_json else 1,
                                       **({} if epochs is None else {"epochs": epochs}))
         detector = ReconstructionAnomalyDetector(generator, **params)
         try:
@@ -638,13 +647,26 @@ def detect(data, output, model_path, train_path, score, contamination, top_k, ep
     for name in stale - set(heatmaps.values()):  # maps of an earlier run that this one did not flag
         (output / name).unlink(missing_ok=True)
     written = ["scores.csv"] + (["maps/"] if heatmaps else [])
+    files = [{"path": "scores.csv", "kind": "scores"}]
+    files += [{"path": heatmaps[i], "kind": "heatmap"} for i in mapped]
     if model_path is None:
         detector.save(output / _DETECTOR_FILE, overwrite=overwrite)
         written.append(_DETECTOR_FILE)
-    if not quiet:
+        files.append({"path": _DETECTOR_FILE, "kind": "detector"})
+    import synthaug
+
+    skipped = [{"path": p, "reason": r} for d in datasets.values() for p, r in d.skipped]
+    manifest = {"command": "synthaug detect", "synthaug_version": synthaug.__version__, "input": str(data),
+                "detector": str(model_path) if model_path is not None else _DETECTOR_FILE,
+                "anomaly_score": getattr(detector, "anomaly_score_", detector.anomaly_score), "threshold": float(detector.offset_),
+                "n_samples": len(names), "n_flagged": int(len(flagged)), "files": files, "skipped": skipped}
+    atomic_write_bytes(output / "manifest.json", (json.dumps(manifest, indent=1) + "\n").encode())
+    if as_json:
+        _echo_json(manifest)
+    elif not quiet:
         click.echo(f"{len(flagged)} of {len(names)} samples flagged (score below {detector.offset_:.4g}); "
-                   f"wrote {', '.join(written)} to {output}")
-    if ds.skipped or ("--train" in datasets and datasets["--train"].skipped):
+                   f"wrote {', '.join(written)} and manifest.json to {output}")
+    if skipped:
         raise SystemExit(1)
 
 

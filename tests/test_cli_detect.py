@@ -3,6 +3,7 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import csv
+import json
 
 import numpy as np
 import pytest
@@ -74,6 +75,15 @@ def test_detect_with_a_saved_detector_gives_the_same_scores(folders, fitted_run,
     first, second = read_csv(fitted_run / "scores.csv"), read_csv(out / "scores.csv")
     assert [r["score"] for r in first] == [r["score"] for r in second]
     assert not (out / "detector.synthaug-detector").exists()
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["n_samples"] == 36 and manifest["skipped"] == []
+    assert manifest["n_flagged"] == sum(r["outlier"] == "1" for r in second)
+    assert {f["path"] for f in manifest["files"]} == {"scores.csv"} | {r["heatmap"] for r in second if r["heatmap"]}
+    # --json: the same manifest on stdout, nothing else
+    result = CliRunner().invoke(cli, ["detect", str(folders / "mixed"), "-o", str(tmp_path / "run-j"), "--model",
+                                      str(fitted_run / "detector.synthaug-detector"), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == json.loads((tmp_path / "run-j" / "manifest.json").read_text())
     result = CliRunner().invoke(cli, ["detect", str(folders / "mixed"), "-o", str(tmp_path / "x"), "--model",
                                       str(fitted_run / "detector.synthaug-detector"), "--score", "topk"])
     assert result.exit_code == 2 and "--score only apply when fitting" in result.output

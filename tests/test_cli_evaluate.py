@@ -27,7 +27,7 @@ def files(tmp_path_factory, tiny_digits_vae):
 def test_evaluate_a_saved_model(files, tmp_path):
     png, report_json = tmp_path / "report.png", tmp_path / "report.json"
     args = ["evaluate", str(files / "digits.npz"), str(files / "tiny.synthaug"), "-o", str(png),
-            "--json", str(report_json), "-n", "300"]
+            "--metrics", str(report_json), "-n", "300"]
     runner = CliRunner()
     result = runner.invoke(cli, args)
     assert result.exit_code == 0, result.output
@@ -71,3 +71,9 @@ def test_evaluate_a_folder_of_images_against_labelled_arrays(files, tmp_path):
     assert result.exit_code == 0, result.output
     assert "tstr_accuracy" in result.stdout and "label_agreement" in result.stdout
     assert (tmp_path / "r.png").exists()
+    # --json: the report's metrics on stdout for scripts, no table
+    result = CliRunner().invoke(cli, ["evaluate", str(files / "digits.npz"), str(tmp_path / "synthetic"),
+                                      "-o", str(tmp_path / "r2.png"), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["metrics"]["tstr_accuracy"] > 0.5 and report["info"]["holdout"]
