@@ -148,11 +148,29 @@ class MADE(keras.layers.Layer):
                 "n_classes": self.n_classes, "seed": self.seed}
 
 
-def _checkerboard_order(image_shape):
-    """Pixel order putting one colour of a checkerboard (all channels) first."""
+def _split_order(image_shape, mask):
+    """Pixel order (all channels of a pixel together) putting the pixels where ``mask`` is 0 first."""
     h, w, c = image_shape
-    colour = (np.add.outer(np.arange(h), np.arange(w)) % 2).repeat(c).reshape(-1)
-    return np.concatenate([np.flatnonzero(colour == 0), np.flatnonzero(colour == 1)])
+    half = mask.repeat(c).reshape(-1)
+    return np.concatenate([np.flatnonzero(half == 0), np.flatnonzero(half == 1)])
+
+
+def _squeeze_orders(image_shape, n_layers):
+    """The absolute pixel order each coupling layer of an image flow sees, from the data side.
+
+    RealNVP's multi-scale layout with dense networks (Dinh et al., 2017): after a squeeze each
+    2×2 block becomes 4 channels, and halving the channels splits the block by row or by column;
+    so the layers cycle through checkerboard, row-parity and column-parity splits, each followed
+    by its complement (a coupling transforms the second half of its input given the first).
+    """
+    h, w, _ = image_shape
+    rows, cols = np.arange(h)[:, None], np.arange(w)[None, :]
+    masks = [(rows + cols) % 2, np.broadcast_to(rows % 2, (h, w)), np.broadcast_to(cols % 2, (h, w))]
+    orders = []
+    for i in range(n_layers):
+        mask = masks[(i // 2) % len(masks)]
+        orders.append(_split_order(image_shape, mask if i % 2 == 0 else 1 - mask))
+    return orders
 
 
 @keras.saving.register_keras_serializable(package="synthaug")
@@ -169,7 +187,7 @@ class FlowModel(BuiltModelMixin, keras.Model):
 
     def __init__(self, input_dim, n_layers=6, hidden_units=(256, 256), flow_type="realnvp", n_classes=0,
                  n_levels=None, image_shape=None, logit_alpha=0.05, base="normal", base_df=None, noise_std=0.0,
-                 seed=None, **kwargs):
+                 image_layout="checkerboard", seed=None, **kwargs):
         super().__init__(**kwargs)
         self.input_dim = int(input_dim)
         self.n_layers = int(n_layers)
@@ -182,6 +200,7 @@ class FlowModel(BuiltModelMixin, keras.Model):
         self.base = base
         self.base_df = None if base_df is None else float(base_df)
         self.noise_std = float(noise_std)
+        self.image_layout = image_layout
         self.seed = seed
         d = self.input_dim
         self.n_masked = d // 2
@@ -210,14 +229,24 @@ class FlowModel(BuiltModelMixin, keras.Model):
     def _permutations(self):
         """The order each coupling sees its input in, relative to the previous layer's output.
 
-        Images under RealNVP: the first layer puts one colour of a checkerboard first (RealNVP's
-        spatial mask, so a coupling predicts pixels from their neighbours), and every later
-        layer swaps the halves, so the two colours take turns. Otherwise: seeded random orders.
+        Images under RealNVP, ``image_layout="checkerboard"``: the first layer puts one colour of
+        a checkerboard first (RealNVP's spatial mask, so a coupling predicts pixels from their
+        neighbours), and every later layer swaps the halves, so the two colours take turns;
+        ``"squeeze"``: see :func:`_squeeze_orders`. Otherwise: seeded random orders.
         """
         d = self.input_dim
-        if self.image_shape is not None and self.flow_type == "realnvp":
+        if self.image_shape is not None and self.flow_type == "realnvp" and self.image_layout == "checkerboard":
             swap = np.concatenate([np.arange(self.n_masked, d), np.arange(self.n_masked)])
-            return [_checkerboard_order(self.image_shape)] + [swap] * (self.n_layers - 1)
+            checkerboard = _split_order(self.image_shape, np.add.outer(np.arange(self.image_shape[0]),
+                                                                       np.arange(self.image_shape[1])) % 2)
+            return [checkerboard] + [swap] * (self.n_layers - 1)
+        if self.image_shape is not None and self.flow_type == "realnvp":
+            previous = np.arange(d)
+            relative = []
+            for order in _squeeze_orders(self.image_shape, self.n_layers):
+                relative.append(np.argsort(previous)[order])  # previous[relative] == order
+                previous = order
+            return relative
         rng = np.random.RandomState(0 if self.seed is None else self.seed)
         return [rng.permutation(d) for _ in range(self.n_layers)]
 
@@ -337,7 +366,7 @@ class FlowModel(BuiltModelMixin, keras.Model):
                 "hidden_units": list(self.hidden_units), "flow_type": self.flow_type,
                 "n_classes": self.n_classes, "n_levels": self.n_levels,
                 "image_shape": None if self.image_shape is None else list(self.image_shape),
-                "logit_alpha": self.logit_alpha, "base": self.base, "base_df": self.base_df, "noise_std": self.noise_std, "seed": self.seed}
+                "logit_alpha": self.logit_alpha, "base": self.base, "base_df": self.base_df, "noise_std": self.noise_std, "image_layout": self.image_layout, "seed": self.seed}
 
 
 class Flow(ClassNamePrefixFeaturesOutMixin, TransformerMixin, GenerativeEstimator):
@@ -360,6 +389,13 @@ class Flow(ClassNamePrefixFeaturesOutMixin, TransformerMixin, GenerativeEstimato
         Flow layers, each actnorm → permutation → coupling/autoregressive transform.
     hidden_units : tuple of int, default=(256, 256)
         Hidden widths of each layer's network.
+    image_layout : {"squeeze", "checkerboard"}, default="squeeze"
+        How RealNVP couplings split an image into the half they transform and the half they
+        condition on. ``"checkerboard"``: the two colours of a checkerboard take turns.
+        ``"squeeze"``: RealNVP's multi-scale layout with dense networks (Dinh et al., 2017):
+        after a squeeze a 2×2 block becomes 4 channels and halving the channels splits the block
+        by rows or by columns, so the layers cycle through checkerboard, row and column splits.
+        Unused by MAF and for feature vectors (seeded random orders).
     base : {"student_t", "normal"}, default="student_t"
         Base distribution: independent Student-t coordinates (heavy tails, Jaini et al., 2020:
         a point far outside the training data still gets a finite, moderate density) or a
@@ -371,9 +407,11 @@ class Flow(ClassNamePrefixFeaturesOutMixin, TransformerMixin, GenerativeEstimato
         Standard deviation of Gaussian noise added to continuous training data (in standardised
         units) at every step, a regulariser for small data sets; the density is still exact for
         the model fitted.
-    logit_alpha : float, default=0.05
+    logit_alpha : float, default=1e-3
         Integer data is dequantised to (0, 1) and mapped through logit(alpha + (1 - 2 alpha) x);
-        the Jacobian of that map is part of the density.
+        the Jacobian of that map is part of the density. A small alpha keeps the many pixels at
+        the lowest level (digits' background) spread out instead of squashed together (digits,
+        median of 3 seeds: 2.102 bits/dim with 0.05, 2.022 with 1e-3; 1e-5 is no better).
     n_dequantization : int, default=16
         Dequantisation draws K that ``score_samples`` combines on integer data into the
         importance-weighted bound log (1/K) sum_k p((x + u_k) / L) - D log L.
@@ -425,17 +463,18 @@ class Flow(ClassNamePrefixFeaturesOutMixin, TransformerMixin, GenerativeEstimato
         "logit_alpha": Interval(0.0, 0.5, closed="neither"), "n_dequantization": POSITIVE_INT,
         "epochs": POSITIVE_INT, "batch_size": POSITIVE_INT, "learning_rate": POSITIVE,
         "validation_fraction": FRACTION, "patience": POSITIVE_INT, "base": Options("normal", "student_t"),
-        "noise_std": Interval(0.0, None),
+        "noise_std": Interval(0.0, None), "image_layout": Options("squeeze", "checkerboard"),
     }
 
     def __init__(self, flow_type: str = "auto", n_layers: int = 8, hidden_units=(256, 256),
-                 base: str = "student_t", base_df: float | None = 5.0,
-                 noise_std: float = 0.0, logit_alpha: float = 0.05, n_dequantization: int = 16, epochs: int = 300,
+                 image_layout: str = "squeeze", base: str = "student_t", base_df: float | None = 5.0,
+                 noise_std: float = 0.0, logit_alpha: float = 1e-3, n_dequantization: int = 16, epochs: int = 300,
                  batch_size: int = 64, learning_rate: float = 1e-3, validation_fraction: float = 0.1,
                  patience: int = 15, random_state=None, verbose: int = 0):
         self.flow_type = flow_type
         self.n_layers = n_layers
         self.hidden_units = hidden_units
+        self.image_layout = image_layout
         self.base = base
         self.base_df = base_df
         self.noise_std = noise_std
@@ -481,7 +520,7 @@ class Flow(ClassNamePrefixFeaturesOutMixin, TransformerMixin, GenerativeEstimato
             input_dim=Z.shape[1], n_layers=self.n_layers, hidden_units=self.hidden_units,
             flow_type=flow_type, n_classes=0 if codes is None else len(self.classes_),
             n_levels=self.n_levels_, image_shape=self._image_shape(), logit_alpha=self.logit_alpha,
-            base=self.base, base_df=self.base_df, noise_std=self.noise_std, seed=seed,
+            base=self.base, base_df=self.base_df, noise_std=self.noise_std, image_layout=self.image_layout, seed=seed,
         )
         init_Z, init_codes = sample_rows(Z, codes, rng, 1000)
         self.model_.initialize_actnorm(self._continuous(init_Z, rng), init_codes)

@@ -91,6 +91,27 @@ def test_log_det_matches_numerical_jacobian(base):
         np.testing.assert_allclose(flow.score_samples(X[:5]), expected, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("image_layout", ["squeeze", "checkerboard"])
+def test_image_couplings_condition_on_the_layout_halves(image_layout):
+    from synthaug.models.flow import FlowModel
+
+    h, w = 4, 6
+    model = FlowModel(input_dim=h * w, n_layers=6, hidden_units=(4,), image_shape=(h, w, 1),
+                      image_layout=image_layout, seed=0)
+    rows, cols = np.divmod(np.arange(h * w), w)
+    splits = {"checkerboard": (rows + cols) % 2, "row": rows % 2, "column": cols % 2}
+    expected = ["checkerboard"] * 6 if image_layout == "checkerboard" else [
+        "checkerboard", "checkerboard", "row", "row", "column", "column"]
+    order = np.arange(h * w)
+    for i, (relative, split) in enumerate(zip(model.permutations, expected)):
+        order = order[relative]  # the pixel at each input position of layer i
+        conditioning, transformed = splits[split][order[:model.n_masked]], splits[split][order[model.n_masked:]]
+        # each layer conditions on one half of the split and transforms the other, in turns
+        assert len(set(conditioning)) == 1 and set(transformed) == {1 - conditioning[0]}
+        assert conditioning[0] == i % 2
+    assert sorted(order) == list(range(h * w))
+
+
 def test_student_t_base_keeps_far_rows_likely():
     # Hold out the breast_cancer rows with the most extreme feature values: far outside the
     # training range a Gaussian base charges ~z**2/2 nats per coordinate, a Student-t base ~log z.
