@@ -190,6 +190,8 @@ def generate(model, pretrained, n_samples, output, seed, overwrite, labels, no_w
       synthaug generate model.synthaug -n 100 -o synthetic/
       synthaug generate --pretrained digits-vae -n 100 -o out/ --label 3 --label 8
     """
+    if output.exists() and any(output.iterdir()) and not overwrite:  # before any work
+        raise click.BadParameter(f"{output} is not empty; pass --overwrite", param_hint="--output")
     est, source = _generator_source(model, pretrained)
     import numpy as np
 

@@ -55,7 +55,7 @@ def test_fit_then_generate_on_image_folder(tmp_path):
     assert (out / "grid.png").exists()
     # refuses to clobber
     result = runner.invoke(cli, ["generate", str(model), "-n", "6", "-o", str(out)])
-    assert result.exit_code == 2 and "not empty" in result.output
+    assert result.exit_code == 2 and "not empty; pass --overwrite" in result.output
     result = runner.invoke(cli, ["fit", str(images), "-o", str(model), "--epochs", "1", "-q"])
     assert result.exit_code == 2 and "exists" in result.output
 
