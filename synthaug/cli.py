@@ -234,7 +234,8 @@ def generate(model, pretrained, n_samples, output, seed, overwrite, labels, no_w
     if as_json:
         _echo_json(manifest)
     elif not quiet:
-        click.echo(f"wrote {len(written)} samples, grid.png, provenance.json and manifest.json to {output}")
+        others = [f["path"] for f in files if f["kind"] != "synthetic"] + ["manifest.json"]
+        click.echo(f"wrote {len(X)} samples ({len(written)} file(s)) and {', '.join(others)} to {output}")
 
 
 @cli.command()

@@ -50,6 +50,7 @@ def test_fit_then_generate_on_image_folder(tmp_path):
     out = tmp_path / "out"
     result = runner.invoke(cli, ["generate", str(model), "-n", "6", "-o", str(out)])
     assert result.exit_code == 0, result.output
+    assert "wrote 6 samples (6 file(s)) and provenance.json, grid.png, manifest.json" in result.output
     pngs = sorted(out.glob("*/*.png"))
     assert len(pngs) == 6 and np.asarray(Image.open(pngs[0])).dtype == np.uint8
     assert (out / "grid.png").exists()
