@@ -66,6 +66,17 @@ EXPECTED_FAILED = {
 }
 
 
+@pytest.fixture
+def eager_functions():
+    """The API-contract checks fit hundreds of 1-epoch models: tracing each training step would
+    cost more than running it, so they run eagerly; the behaviour tests below stay compiled."""
+    import tensorflow as tf
+
+    tf.config.run_functions_eagerly(True)
+    yield
+    tf.config.run_functions_eagerly(False)
+
+
 @parametrize_with_checks(
     [
         ReconstructionAnomalyDetector(
@@ -75,7 +86,7 @@ EXPECTED_FAILED = {
     ],
     expected_failed_checks=lambda est: EXPECTED_FAILED,
 )
-def test_sklearn_compatible(estimator, check):
+def test_sklearn_compatible(estimator, check, eager_functions):
     check(estimator)
 
 
