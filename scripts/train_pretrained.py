@@ -173,18 +173,6 @@ def _versions() -> dict:
             "scikit-learn": sklearn.__version__, "numpy": np.__version__, "python": platform.python_version()}
 
 
-def _jsonable(value):
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    return value
-
-
 def _evaluation(model, split) -> dict:
     from synthaug import evaluate
 
@@ -261,6 +249,7 @@ def train_one(name: str, args, heldout) -> dict:
     import tensorflow as tf
 
     import synthaug
+    from synthaug.evaluation import _jsonable
     from synthaug.io import atomic_write_bytes
 
     spec = SPECS[name]
@@ -288,7 +277,7 @@ def train_one(name: str, args, heldout) -> dict:
                "heldout_definition": _definition(heldout)}
     if not args.no_evaluate:
         try:
-            metrics["evaluate"] = _jsonable(_evaluation(shipped, split))
+            metrics["evaluate"] = _evaluation(shipped, split)  # EvaluationReport.to_dict is plain JSON
         except Exception as exc:  # recorded in the card, not fatal: the held-out metrics stand
             metrics["evaluate_error"] = f"{type(exc).__name__}: {exc}"
     history = getattr(model, "history_", None) or {}

@@ -415,8 +415,12 @@ def _fmt(value) -> str:
 
 
 def _jsonable(value):
+    """Plain JSON values: dict keys as str, arrays and tuples as lists, numpy scalars as Python
+    ones, NaN and infinity as None."""
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
     if isinstance(value, (list, tuple)):
         return [_jsonable(v) for v in value]
     if isinstance(value, np.generic):
