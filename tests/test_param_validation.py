@@ -43,6 +43,7 @@ def test_valid_values_pass(constraint, value):
     (Flow(flow_type="glow"), "flow_type must be 'auto', 'realnvp' or 'maf'"),
     (Flow(hidden_units=(64, -1)), "hidden_units must be a non-empty tuple of positive integers"),
     (Flow(learning_rate=0.0), "learning_rate must be > 0"),
+    (Flow(image_layout="glow"), "image_layout must be 'squeeze' or 'checkerboard'"),
     (GAN(n_critic=0), "n_critic must be a positive integer"),
     (GAN(ema_decay=1.0), r"ema_decay must be in \[0.0, 1.0\)"),
 ])

@@ -110,6 +110,9 @@ def test_image_couplings_condition_on_the_layout_halves(image_layout):
         assert len(set(conditioning)) == 1 and set(transformed) == {1 - conditioning[0]}
         assert conditioning[0] == i % 2
     assert sorted(order) == list(range(h * w))
+    # a model saved before the option existed (no image_layout in its config) keeps its checkerboard
+    config = {k: v for k, v in model.get_config().items() if k != "image_layout"}
+    assert FlowModel.from_config(config).image_layout == "checkerboard"
 
 
 def test_student_t_base_keeps_far_rows_likely():
