@@ -84,6 +84,17 @@ def test_detect_with_a_saved_detector_gives_the_same_scores(folders, fitted_run,
                                       str(fitted_run / "detector.synthaug-detector"), "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout) == json.loads((tmp_path / "run-j" / "manifest.json").read_text())
+    # an unreadable file is skipped, listed in the manifest, and the exit code says so
+    damaged = tmp_path / "damaged"
+    damaged.mkdir()
+    for p in sorted((folders / "mixed").glob("zero_*.png"))[:5]:
+        (damaged / p.name).write_bytes(p.read_bytes())
+    (damaged / "broken.png").write_bytes(b"not a png")
+    result = CliRunner().invoke(cli, ["detect", str(damaged), "-o", str(tmp_path / "run-d"), "--model",
+                                      str(fitted_run / "detector.synthaug-detector"), "-q"])
+    assert result.exit_code == 1 and "broken.png" in result.stderr
+    manifest = json.loads((tmp_path / "run-d" / "manifest.json").read_text())
+    assert manifest["n_samples"] == 5 and [s["path"] for s in manifest["skipped"]] == [str(damaged / "broken.png")]
     result = CliRunner().invoke(cli, ["detect", str(folders / "mixed"), "-o", str(tmp_path / "x"), "--model",
                                       str(fitted_run / "detector.synthaug-detector"), "--score", "topk"])
     assert result.exit_code == 2 and "--score only apply when fitting" in result.output
