@@ -73,6 +73,12 @@ def _make_generator(model: str, *, seed: int, quiet: bool, params: dict | None =
     return cls(**kwargs)
 
 
+def _refuse_non_empty(output: Path, overwrite: bool) -> None:
+    """A usage error, before any work, for a non-empty output folder without --overwrite."""
+    if output.exists() and any(output.iterdir()) and not overwrite:
+        raise click.BadParameter(f"{output} is not empty; pass --overwrite", param_hint="--output")
+
+
 def _echo_json(payload: dict) -> None:
     click.echo(json.dumps(payload, indent=1, default=str))
 
@@ -190,8 +196,7 @@ def generate(model, pretrained, n_samples, output, seed, overwrite, labels, no_w
       synthaug generate model.synthaug -n 100 -o synthetic/
       synthaug generate --pretrained digits-vae -n 100 -o out/ --label 3 --label 8
     """
-    if output.exists() and any(output.iterdir()) and not overwrite:  # before any work
-        raise click.BadParameter(f"{output} is not empty; pass --overwrite", param_hint="--output")
+    _refuse_non_empty(output, overwrite)
     est, source = _generator_source(model, pretrained)
     import numpy as np
 
@@ -255,8 +260,7 @@ def demo(output, epochs, n_importance, overwrite):
     Example:
       synthaug demo -o synthaug-demo
     """
-    if output.exists() and any(output.iterdir()) and not overwrite:
-        raise click.BadParameter(f"{output} is not empty; pass --overwrite", param_hint="--output")
+    _refuse_non_empty(output, overwrite)
     import time
 
     import numpy as np
@@ -585,8 +589,7 @@ def detect(data, output, model_path, train_path, score, contamination, top_k, ep
         if source is not None and _overlaps(source, output):
             raise click.BadParameter(f"{output} overlaps {source}; write the results to a separate folder",
                                      param_hint="--output")
-    if output.exists() and any(output.iterdir()) and not overwrite:
-        raise click.BadParameter(f"{output} is not empty; pass --overwrite", param_hint="--output")
+    _refuse_non_empty(output, overwrite)
     import csv
     import io
 
@@ -771,8 +774,7 @@ def augment(input_path, output, fmt, model, n_samples, ratio, patch_size, window
         raise click.UsageError("give --n-samples or --ratio, not both")
     if _overlaps(input_path, output):
         raise click.BadParameter(f"{output} overlaps {input_path}; write to a separate folder", param_hint="--output")
-    if output.exists() and any(output.iterdir()) and not overwrite:
-        raise click.BadParameter(f"{output} is not empty; pass --overwrite", param_hint="--output")
+    _refuse_non_empty(output, overwrite)
     kind = _augment_input_kind(input_path)
     fmt = fmt or {"images": "png", "array": "npy", "dicom": "dicom", "nifti": "nifti"}[kind]
     if fmt not in _AUGMENT_FORMATS[kind]:
