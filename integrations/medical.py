@@ -1185,14 +1185,15 @@ class MedicalAugmenter(BaseEstimator):
         """The unsigned provenance record of samples from this augmenter."""
         check_is_fitted(self)
         from synthaug.provenance import build_record
-        from synthaug.provenance.generated import is_markable
+        from synthaug.provenance.generated import carries_payload, is_markable
 
         marked = bool(self.watermark and X is not None and is_markable(np.asarray(X)))
         extra = {"integration": "synthaug.integrations.medical.MedicalAugmenter",
                  "patch_size": self.patch_size, "intensity": type(self.intensity_).__name__,
                  "units": None if self.image_ is None else self.image_.units,
                  "source_format": None if self.image_ is None else self.image_.format}
-        return build_record(self.generator_, seed=seed, watermarked=marked, extra=extra)
+        return build_record(self.generator_, seed=seed, watermarked=marked,
+                            zero_bit=marked and not carries_payload(np.asarray(X)), extra=extra)
 
     def write(self, X, out_dir, *, format: str = "dicom", template=None, seed=None, overwrite: bool = False,
               key=None) -> list[Path]:

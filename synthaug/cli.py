@@ -203,7 +203,7 @@ def generate(model, pretrained, n_samples, output, seed, overwrite, labels, no_w
     import synthaug
     from synthaug.io import atomic_write_bytes, sample_grid, write_samples
     from synthaug.provenance import build_record
-    from synthaug.provenance.generated import is_markable
+    from synthaug.provenance.generated import carries_payload, is_markable
 
     y_request = None
     if labels:
@@ -219,7 +219,8 @@ def generate(model, pretrained, n_samples, output, seed, overwrite, labels, no_w
     X, y = out if isinstance(out, tuple) else (out, None)
     # Signed provenance record in every PNG's text chunks and in provenance.json (the key:
     # $SYNTHAUG_WATERMARK_KEY, else the public default key; only its id is written).
-    record = build_record(est, seed=seed, watermarked=is_markable(X) and not no_watermark, extra=source)
+    record = build_record(est, seed=seed, watermarked=is_markable(X) and not no_watermark,
+                          zero_bit=not carries_payload(X), extra=source)
     try:
         written = write_samples(X, output, y=y, overwrite=overwrite, progress=not (quiet or as_json), record=record)
     except FileExistsError as exc:
@@ -796,7 +797,7 @@ def augment(input_path, output, fmt, model, n_samples, ratio, patch_size, window
     if kind in ("images", "array"):
         from synthaug.io import encode_png, sample_grid, write_samples
         from synthaug.provenance import build_record
-        from synthaug.provenance.generated import is_markable
+        from synthaug.provenance.generated import carries_payload, is_markable
 
         ds = _read_or_fail(input_path, resize)
         exit_code = 1 if ds.skipped else 0
@@ -811,6 +812,7 @@ def augment(input_path, output, fmt, model, n_samples, ratio, patch_size, window
         out = generator.generate(n, random_state=seed)
         X_syn, y_syn = out if isinstance(out, tuple) else (out, None)
         record = build_record(generator, seed=seed, watermarked=is_markable(X_syn),
+                              zero_bit=not carries_payload(X_syn),
                               extra={"command": "augment", "input": input_path.name})
         output.mkdir(parents=True, exist_ok=True)
         if fmt == "png":

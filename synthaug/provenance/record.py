@@ -93,7 +93,8 @@ def _jsonable(obj):
 
 
 def build_record(estimator=None, *, seed=None, outputs=None, watermark_payload: int | None = None,
-                 watermarked: bool = True, key: str | bytes | None = None, extra: dict | None = None) -> dict:
+                 watermarked: bool = True, zero_bit: bool = False, key: str | bytes | None = None,
+                 extra: dict | None = None) -> dict:
     """An unsigned provenance record.
 
     Parameters
@@ -109,6 +110,9 @@ def build_record(estimator=None, *, seed=None, outputs=None, watermark_payload: 
         the first 32 bits of the model hash.
     watermarked : bool, default=True
         Whether the outputs carry a pixel watermark (False for tabular data and small images).
+    zero_bit : bool, default=False
+        Whether that watermark carries no payload (``generate``'s marks on images under 192×192,
+        see :func:`synthaug.provenance.generated.carries_payload`).
     key : str or bytes, default=None
         Watermark key, only to record its public key id (the key itself never goes in).
     extra : dict, default=None
@@ -134,7 +138,7 @@ def build_record(estimator=None, *, seed=None, outputs=None, watermark_payload: 
             "model_sha256": model_hash,
         }
         record["training_data_sha256"] = getattr(estimator, "data_fingerprint_", None)
-        if watermark_payload is None and watermarked:
+        if watermark_payload is None and watermarked and not zero_bit:
             watermark_payload = payload_for(model_hash)
     record["watermark"] = {
         "scheme": SCHEME if watermarked else None,

@@ -27,7 +27,8 @@ Out of scope: scale changes that are not undone (a resized image is detected onl
 brought back to its size), rotations by other angles than multiples of 90°, and images smaller
 than 32×32 (no pixel mark; see :mod:`synthaug.provenance.record`). Flat or saturated regions
 cannot carry a mark, so an almost constant image is left (nearly) unmarked. The payload needs
-about 96×96 pixels or more to be read back.
+about 96×96 pixels or more to be read back untouched, 256×256 to survive most edits; generated
+images under 192×192 therefore get a zero-bit mark (:data:`PAYLOAD_MIN_PIXELS`).
 """
 from __future__ import annotations
 
@@ -46,6 +47,10 @@ Set ``SYNTHAUG_WATERMARK_KEY`` (or pass ``key=``) for a private mark."""
 KEY_ENV = "SYNTHAUG_WATERMARK_KEY"
 SCHEME = "synthaug-ss64-v1"
 MIN_SIZE = 32
+PAYLOAD_MIN_PIXELS = 192 * 192
+"""Images with fewer pixels than this (fewer than nine 64×64 tiles) get a zero-bit mark from
+``generate``: a payload would take half of the mark's energy from detection, and at that size it
+is rarely read back after an edit anyway. Their provenance record still carries the model's id."""
 DEFAULT_FPR = 1e-6
 DEFAULT_PSNR = 42.0
 
@@ -58,6 +63,9 @@ _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 # SSIM's stabilising constants on the 8-bit scale: (0.01 * 255)^2 and (0.03 * 255)^2.
 _C1, _C2 = 6.5025, 58.5225
 _SSIM_GAIN = 0.1  # mark amplitude at most this fraction of sqrt(2 var + C2): keeps SSIM near 0.99
+# Below PAYLOAD_MIN_PIXELS fewer tiles add up in detection, so a little more amplitude is allowed
+# where the SSIM cap binds (flat CT soft tissue): SSIM stays above 0.98 (see the README's table).
+_SSIM_GAIN_SMALL = 0.11
 _DARK_GAIN = 1.5  # and at most 1.5 * sqrt(2 mean^2 + C1) times that: less in dark regions
 # Window sizes on the half-resolution grid (2×2 block means): 8, 8 and 12 pixels.
 _MASK_WINDOW = 4
@@ -326,7 +334,7 @@ def _embed_one(image: np.ndarray, key: bytes, payload: int | None, psnr: float, 
     rms = float(np.sqrt(np.mean(mark * mark)))
     if rms == 0:
         return image.copy()
-    gain = min(255.0 / 10 ** (psnr / 20) / rms, _SSIM_GAIN)
+    gain = min(255.0 / 10 ** (psnr / 20) / rms, _SSIM_GAIN if h * w >= PAYLOAD_MIN_PIXELS else _SSIM_GAIN_SMALL)
     mark *= np.float32(gain / factor)
     n_colour = image.shape[-1] - 1 if image.ndim == 3 and image.shape[-1] in (2, 4) else None
     if image.dtype.kind in "ui":
@@ -361,6 +369,9 @@ def embed(images, key: str | bytes | None = None, payload: int | bytes | None = 
     payload : int or bytes, default=None
         A 32-bit id carried by the mark (e.g. linking to a provenance record). ``None`` embeds a
         zero-bit mark: all its energy goes to detection and :func:`detect` reports no payload.
+        A payload halves the detection energy: on images under :data:`PAYLOAD_MIN_PIXELS`
+        (192×192) that costs robustness (JPEG 50, crops), which is why ``generate`` embeds
+        zero-bit marks there.
     psnr : float, default=42.0
         Target peak signal-to-noise ratio in dB, on the 8-bit scale for uint8 images and on the
         image's own value range otherwise. The perceptual mask may keep the mark weaker (flat

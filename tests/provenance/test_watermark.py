@@ -10,6 +10,7 @@ skimage_data = pytest.importorskip("skimage.data")
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity  # noqa: E402
 
 from synthaug.provenance import DEFAULT_KEY, KEY_ENV, detect, embed  # noqa: E402
+from synthaug.provenance.generated import carries_payload, mark_samples  # noqa: E402
 
 PAYLOAD = 0xC0FFEE42
 
@@ -274,13 +275,52 @@ def test_generated_images_are_marked_by_default(tiny_image_vae):
     S = vae.generate(8, random_state=0)
     S0 = vae.generate(8, random_state=0, watermark=False)
     assert S.shape == S0.shape == (8, 32, 32) and S.dtype == S0.dtype == np.uint8
-    # Exactly the watermark carrying the model's id, and nothing else.
+    # Exactly a zero-bit watermark (32×32 is under 192×192 pixels), and nothing else.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        np.testing.assert_array_equal(S, embed(S0, payload=payload_for(model_fingerprint(vae))))
+        np.testing.assert_array_equal(S, embed(S0))
     assert not np.array_equal(S, S0)
-    assert sum(r.detected for r in detect(S)) >= 6  # 32×32 is the smallest size: most, at 1e-6
+    results = detect(S)
+    assert sum(r.detected for r in results) >= 6  # 32×32 is the smallest size: most, at 1e-6
+    assert all(r.payload is None for r in results)
     assert not any(r.detected for r in detect(S0))
+    # From 192×192 pixels up the mark carries the model's id.
+    big = np.tile(S0[:2], (1, 7, 7))  # 224×224
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        marked = mark_samples(vae, big)
+        np.testing.assert_array_equal(marked, embed(big, payload=payload_for(model_fingerprint(vae))))
+
+
+def _centre(image, size=128):
+    h, w = image.shape[:2]
+    return np.ascontiguousarray(image[(h - size) // 2:(h + size) // 2, (w - size) // 2:(w + size) // 2])
+
+
+@pytest.mark.parametrize("name", ["camera", "astronaut"])
+def test_small_generated_images_survive_every_single_attack(real_images, name):
+    """128×128 images get generate()'s zero-bit mark, which survives each single attack at 1e-6."""
+    original = _centre(real_images[name])
+    assert not carries_payload(original[None])
+    m = embed(original[None])[0]
+    assert peak_signal_noise_ratio(original, m, data_range=255) >= 40
+    assert structural_similarity(original, m, data_range=255, channel_axis=-1 if m.ndim == 3 else None) >= 0.98
+    for attack, fn in ATTACKS.items():
+        if attack != "jpeg50+crop+rot90":  # combined attacks need more pixels (see the README's table)
+            result = detect([np.ascontiguousarray(fn(m))])[0]
+            assert result.detected, f"{name} 128×128 after {attack}: p={result.p_value:.1e}"
+
+
+def test_small_ct_crop_is_marked_and_survives_geometric_edits_and_noise():
+    ct = _centre(_ct_uint16())
+    m = embed(ct[None])[0]
+    span = float(ct.max() - ct.min())
+    assert peak_signal_noise_ratio(ct, m, data_range=span) >= 40
+    assert structural_similarity(ct, m, data_range=span) >= 0.98
+    noisy = np.clip(np.rint(m + np.random.default_rng(0).normal(0, 5 * span / 255, m.shape)), 0, 65535)
+    # (JPEG 50 through an 8-bit window is borderline at this size: see the README's table.)
+    for attacked in (m, noisy.astype(np.uint16), crop(m), crop(m, where="corner"), np.rot90(m), m[:, ::-1]):
+        assert detect([np.ascontiguousarray(attacked)])[0].detected
 
 
 def test_small_and_tabular_samples_are_not_pixel_marked(tiny_digits_vae):
