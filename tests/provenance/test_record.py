@@ -185,6 +185,9 @@ def test_record_of_a_fitted_generator(tiny_digits_vae, tmp_path):
     assert model_fingerprint(loaded) == rec["generator"]["model_sha256"]
     assert loaded.data_fingerprint_ == vae.data_fingerprint_
     assert rec["watermark"]["payload"] == f"{payload_for(rec['generator']['model_sha256']):08x}"
+    # A zero-bit mark (generated images under 192×192) records no payload, but the same scheme.
+    zero = build_record(vae, seed=0, zero_bit=True)
+    assert zero["watermark"]["payload"] is None and zero["watermark"]["scheme"] == rec["watermark"]["scheme"]
 
 
 def test_keys_never_land_in_outputs(tmp_path, record, monkeypatch):
