@@ -147,6 +147,22 @@ def fit(data, output, model, epochs, batch_size, learning_rate, latent_dim, resi
         raise SystemExit(1)
 
 
+def _c2pa_signer(cert: Path | None, key: Path | None, alg: str):
+    """The C2PA signer of --c2pa-cert/--c2pa-key (both or neither), checked before any work."""
+    if cert is None and key is None:
+        return None
+    if cert is None or key is None:
+        raise click.UsageError("--c2pa-cert and --c2pa-key go together")
+    from synthaug.provenance import content_credentials
+
+    if not content_credentials.available():
+        _fail('C2PA manifests need the c2pa-python package: pip install "synthaug[c2pa]"')
+    try:
+        return content_credentials.C2paSigner.from_files(cert, key, alg).check()
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--c2pa-cert/--c2pa-key") from None
+
+
 def _generator_source(model: Path | None, pretrained: str | None):
     """The generator ``generate`` draws from (a model file, or a pretrained one by name) and what
     the provenance record names as its source."""
@@ -182,21 +198,31 @@ def _generator_source(model: Path | None, pretrained: str | None):
               help="Generate only this class (repeat for several; drawn evenly); default: the training balance.")
 @click.option("--no-watermark", is_flag=True,
               help="Leave the pixels unmarked (the signed provenance record is still written).")
+@click.option("--c2pa-cert", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="PEM certificate chain to sign a C2PA manifest into every PNG (needs synthaug[c2pa]).")
+@click.option("--c2pa-key", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="PEM private key of --c2pa-cert.")
+@click.option("--c2pa-alg", type=click.Choice(["es256", "es384", "es512", "ps256", "ps384", "ps512", "ed25519"]),
+              default="es256", show_default=True, help="Signature algorithm of the C2PA key.")
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON on stdout (for scripts).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or messages (errors still go to stderr).")
-def generate(model, pretrained, n_samples, output, seed, overwrite, labels, no_watermark, as_json, quiet):
+def generate(model, pretrained, n_samples, output, seed, overwrite, labels, no_watermark, c2pa_cert, c2pa_key,
+             c2pa_alg, as_json, quiet):
     """Generate N samples from a fitted MODEL (or --pretrained NAME) into the folder OUTPUT (PNGs per class, or samples.npz).
 
     Images of 32×32 pixels or more (with more than 32 grey levels) carry synthaug's invisible
     watermark; every PNG carries a signed provenance record, and OUTPUT/provenance.json lists all
-    outputs (see `synthaug verify`); OUTPUT/manifest.json lists every file written.
+    outputs (see `synthaug verify`); OUTPUT/manifest.json lists every file written. With
+    --c2pa-cert and --c2pa-key every PNG also carries a signed C2PA manifest (Content Credentials).
 
     \b
     Example:
       synthaug generate model.synthaug -n 100 -o synthetic/
       synthaug generate --pretrained digits-vae -n 100 -o out/ --label 3 --label 8
+      synthaug generate model.synthaug -n 10 -o out/ --c2pa-cert chain.pem --c2pa-key key.pem
     """
     _refuse_non_empty(output, overwrite)
+    c2pa_signer = _c2pa_signer(c2pa_cert, c2pa_key, c2pa_alg)
     est, source = _generator_source(model, pretrained)
     import numpy as np
 
@@ -222,7 +248,8 @@ def generate(model, pretrained, n_samples, output, seed, overwrite, labels, no_w
     record = build_record(est, seed=seed, watermarked=is_markable(X) and not no_watermark,
                           zero_bit=not carries_payload(X), extra=source)
     try:
-        written = write_samples(X, output, y=y, overwrite=overwrite, progress=not (quiet or as_json), record=record)
+        written = write_samples(X, output, y=y, overwrite=overwrite, progress=not (quiet or as_json), record=record,
+                                c2pa_signer=c2pa_signer)
     except FileExistsError as exc:
         raise click.BadParameter(str(exc), param_hint="--output")
     files = [{"path": p.relative_to(output).as_posix(), "kind": "synthetic"} for p in written]
@@ -416,7 +443,8 @@ def evaluate(real, synthetic, output, n_samples, test_data, seed, log_likelihood
 
 
 def _verify_table(results) -> str:
-    rows = [("file", "synthetic", "p-value", "payload", "record")]
+    with_c2pa = any(r.content_credentials is not None for r in results)
+    rows = [("file", "synthetic", "p-value", "payload", "record") + (("c2pa",) if with_c2pa else ())]
     for r in results:
         wm = r.watermark
         if wm is None:
@@ -426,8 +454,9 @@ def _verify_table(results) -> str:
         else:
             p_value = "<1e-300" if wm.p_value < 1e-300 else f"{wm.p_value:.1e}"
         payload = "-" if wm is None or wm.payload is None else f"{wm.payload:08x}"
-        rows.append((r.path, "yes" if r.synthetic else "no", p_value, payload, r.record_status))
-    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+        c2pa = () if not with_c2pa else ("-" if r.content_credentials is None else r.content_credentials.state.lower(),)
+        rows.append((r.path, "yes" if r.synthetic else "no", p_value, payload, r.record_status) + c2pa)
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)
 
 
@@ -446,7 +475,8 @@ def verify(paths, as_json, key_file, fpr):
     recursively. One row per file: synthetic or not (watermark detected, or a synthaug record
     present), the watermark's p-value (chance that an unmarked image scores as high), its
     payload (the generating model's id) and the record's status: valid, image-modified,
-    invalid-signature, unknown-key, unsigned, unreadable or none.
+    invalid-signature, unknown-key, unsigned, unreadable or none. With c2pa-python installed and
+    a C2PA manifest in any file, a c2pa column gives its state (valid, trusted, invalid or -).
 
     \b
     Exit status: 0 no synthetic file found; 3 at least one synthetic file found;

@@ -191,11 +191,12 @@ def encode_png(image: np.ndarray, pnginfo=None) -> bytes:
 
 
 def _signed_png_info(record, key, name: str, image: np.ndarray):
-    """PNG text chunks holding ``record`` signed for this one output; (info, output entry)."""
+    """PNG text chunks holding ``record`` signed for this one output; (info, output entry, signed record)."""
     from synthaug.provenance import record as provenance
 
     entry = {"name": name, "sha256": provenance.content_hash(image)}
-    return provenance.png_info(provenance.sign_record({**record, "output": entry}, key)), entry
+    signed = provenance.sign_record({**record, "output": entry}, key)
+    return provenance.png_info(signed), entry, signed
 
 
 def _write_sidecar(out_dir: Path, record, key, outputs: list) -> Path:
@@ -248,7 +249,7 @@ def sample_grid(X: np.ndarray, path, *, n_cols: int = 10, scale: int = 4, overwr
 
 
 def write_samples(X: np.ndarray, out_dir, *, y=None, prefix: str = "synthetic", overwrite: bool = False,
-                  progress: bool = False, record: dict | None = None, key=None) -> list[Path]:
+                  progress: bool = False, record: dict | None = None, key=None, c2pa_signer=None) -> list[Path]:
     """Write samples to ``out_dir``: images as PNG files (one sub-folder per label), tabular data
     as ``samples.npz``. Refuses a non-empty ``out_dir`` unless ``overwrite=True``; ``progress``
     shows a bar while image files are written.
@@ -256,10 +257,18 @@ def write_samples(X: np.ndarray, out_dir, *, y=None, prefix: str = "synthetic", 
     With a provenance ``record`` (:func:`synthaug.provenance.build_record`), each PNG carries it
     in a text chunk, signed (:func:`synthaug.provenance.sign_record` with ``key``) together with
     that image's pixel hash, and ``provenance.json`` in ``out_dir`` lists every output's hash
-    (the only record of tabular samples). The sidecar is not in the returned list."""
+    (the only record of tabular samples). The sidecar is not in the returned list.
+
+    With a ``c2pa_signer`` (:class:`synthaug.provenance.content_credentials.C2paSigner`, needs the
+    ``c2pa`` extra), each PNG also carries a signed C2PA manifest: created by a trained
+    algorithm, with that image's signed record as an assertion."""
     out_dir = Path(out_dir)
     if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
         raise FileExistsError(f"{out_dir} is not empty; pass overwrite=True to write into it")
+    if c2pa_signer is not None:
+        from synthaug.provenance.content_credentials import _c2pa
+
+        _c2pa()  # fail before writing anything when the extra is missing
     X = np.asarray(X)
     written = []
     is_image = X.ndim >= 3 and X.dtype in (np.uint8, np.uint16) and (X.ndim == 3 or X.shape[-1] in (1, 3, 4))
@@ -278,11 +287,16 @@ def write_samples(X: np.ndarray, out_dir, *, y=None, prefix: str = "synthetic", 
     outputs = []
     for i, image in enumerate(tqdm(X, desc="write", unit="file", disable=not progress, leave=False)):
         name = f"{prefix}_{i:0{width}d}.png" if y is None else f"{y[i]}/{prefix}_{i:0{width}d}.png"
-        info = None
+        info = signed = None
         if record is not None:
-            info, entry = _signed_png_info(record, key, name, image)
+            info, entry, signed = _signed_png_info(record, key, name, image)
             outputs.append(entry)
-        written.append(atomic_write_bytes(out_dir / name, encode_png(image, info)))
+        png = encode_png(image, info)
+        if c2pa_signer is not None:
+            from synthaug.provenance.content_credentials import sign_png
+
+            png = sign_png(png, c2pa_signer, record=signed, title=Path(name).name)
+        written.append(atomic_write_bytes(out_dir / name, png))
     if record is not None:
         _write_sidecar(out_dir, record, key, outputs)
     return written

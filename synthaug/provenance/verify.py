@@ -36,6 +36,8 @@ class VerifyResult:
         The record found (PNG text chunk, DICOM tag or sidecar JSON).
     error : str
         Why the file could not be read, else ``""``.
+    content_credentials : ContentCredentials or None
+        The file's C2PA manifest (checked only when the ``c2pa`` extra is installed), else None.
     """
 
     path: str
@@ -44,6 +46,7 @@ class VerifyResult:
     record_status: str
     record: dict | None = None
     error: str = ""
+    content_credentials: object | None = None
 
     @property
     def p_value(self) -> float | None:
@@ -66,6 +69,9 @@ class VerifyResult:
             "record_status": self.record_status,
             "record_created": None if not self.record else self.record.get("created"),
             "record_generator": None if not self.record else (self.record.get("generator") or {}).get("class"),
+            "c2pa": None if self.content_credentials is None else self.content_credentials.state,
+            "c2pa_digital_source_type": (None if self.content_credentials is None
+                                         else self.content_credentials.digital_source_type),
             "error": self.error or None,
         }
 
@@ -135,9 +141,23 @@ def _record_status(path: Path, pixels, embedded, key, ed25519_public_key):
     return status, rec
 
 
+def _content_credentials(path: Path):
+    """The file's C2PA manifest when c2pa-python is installed; None without one (or without it)."""
+    from synthaug.provenance import content_credentials
+
+    if path.suffix.lower() not in IMAGE_SUFFIXES or not content_credentials.available():
+        return None
+    try:
+        return content_credentials.read(path)
+    except Exception as exc:  # a damaged manifest: report it as such rather than fail the whole run
+        return content_credentials.ContentCredentials(state="Invalid", digital_source_type=None,
+                                                      synthaug_record=None, failures=(f"unreadable: {exc}",))
+
+
 def verify(paths, key: str | bytes | None = None, *, fpr: float = DEFAULT_FPR,
            ed25519_public_key: bytes | None = None) -> list[VerifyResult]:
-    """Check files for the synthaug watermark and provenance record.
+    """Check files for the synthaug watermark, provenance record and (with the ``c2pa`` extra)
+    C2PA Content Credentials.
 
     Parameters
     ----------
@@ -174,6 +194,8 @@ def verify(paths, key: str | bytes | None = None, *, fpr: float = DEFAULT_FPR,
         is_image = path.suffix.lower() in IMAGE_SUFFIXES | DICOM_SUFFIXES
         if is_image and pixels.ndim in (2, 3) and pixels.dtype.kind in "uif":
             wm = detect([pixels], key, fpr=fpr)[0]
-        synthetic = bool(wm is not None and wm.detected) or status not in ("none", "unreadable")
-        results.append(VerifyResult(str(path), synthetic, wm, status, rec))
+        credentials = _content_credentials(path)
+        synthetic = (bool(wm is not None and wm.detected) or status not in ("none", "unreadable")
+                     or (credentials is not None and credentials.synthaug_record is not None))
+        results.append(VerifyResult(str(path), synthetic, wm, status, rec, content_credentials=credentials))
     return results

@@ -1,0 +1,112 @@
+"""C2PA Content Credentials: signed manifests in generated PNGs, read back, tampering, CLI."""
+import io
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+pytest.importorskip("c2pa")
+pytest.importorskip("cryptography")
+
+from synthaug.cli import cli  # noqa: E402
+from synthaug.io import encode_png, write_samples  # noqa: E402
+from synthaug.provenance import build_record, content_hash, verify  # noqa: E402
+from synthaug.provenance import content_credentials as cc  # noqa: E402
+from synthaug.provenance.record import png_info, read_png_record, sign_record  # noqa: E402
+
+USER_KEY = "c2pa test key"
+
+
+@pytest.fixture(scope="module")
+def signer():
+    return cc.self_signed_credentials()
+
+
+def _image(seed=0):
+    return np.random.default_rng(seed).integers(0, 256, (48, 40), dtype=np.uint8)
+
+
+def test_signed_png_carries_an_ai_created_manifest_with_the_record(signer, tmp_path):
+    image = _image()
+    record = sign_record({**build_record(seed=5), "output": {"name": "a.png", "sha256": content_hash(image)}},
+                         USER_KEY)
+    png = encode_png(image, png_info(record))
+    signed = cc.sign_png(png, signer, record=record, title="a.png")
+    # The pixels and synthaug's own record chunk are untouched.
+    np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(signed))), image)
+    (tmp_path / "a.png").write_bytes(signed)
+    assert read_png_record(tmp_path / "a.png") == record
+    found = cc.read(signed, "image/png")
+    assert found.valid and found.state == "Valid" and found.failures == ()
+    assert found.generated_by_ai and found.digital_source_type == cc.TRAINED_ALGORITHMIC_MEDIA
+    assert not found.signer_trusted  # a self-made CA is on nobody's trust list
+    assert found.synthaug_record == json.loads(json.dumps(record))
+    assert cc.read(tmp_path / "a.png") == found
+    assert cc.read(png, "image/png") is None  # no manifest in the unsigned file
+
+
+def test_changed_pixels_invalidate_the_manifest(signer):
+    signed = bytearray(cc.sign_png(encode_png(_image()), signer))
+    at = signed.find(b"IDAT") + 20
+    signed[at] ^= 0xFF
+    found = cc.read(bytes(signed), "image/png")
+    assert not found.valid and found.state == "Invalid"
+    assert "assertion.dataHash.mismatch" in found.failures
+
+
+def test_write_samples_and_verify(signer, tmp_path):
+    X = np.stack([_image(i) for i in range(3)])
+    record = build_record(seed=0, watermarked=False)
+    paths = write_samples(X, tmp_path / "out", record=record, key=USER_KEY, c2pa_signer=signer)
+    results = verify(tmp_path / "out", key=USER_KEY)
+    assert [r.path for r in results] == [str(p) for p in paths]
+    for result, image in zip(results, X):
+        assert result.synthetic and result.record_status == "valid"
+        assert result.content_credentials.valid and result.content_credentials.generated_by_ai
+        assert result.content_credentials.synthaug_record["output"]["sha256"] == content_hash(image)
+        assert result.to_dict()["c2pa"] == "Valid"
+
+
+def test_signer_validation(tmp_path):
+    with pytest.raises(ValueError, match="PEM"):
+        cc.C2paSigner(b"not a certificate", b"-----BEGIN PRIVATE KEY-----")
+    with pytest.raises(ValueError, match="alg"):
+        cc.C2paSigner(b"-----BEGIN CERTIFICATE-----", b"-----BEGIN PRIVATE KEY-----", alg="md5")
+    with pytest.raises(ValueError, match="PNG"):
+        cc.sign_png(b"GIF89a", cc.self_signed_credentials())
+    one, other = cc.self_signed_credentials(), cc.self_signed_credentials()
+    assert one.check() is one
+    with pytest.raises(ValueError, match="cannot sign C2PA manifests"):
+        cc.C2paSigner(one.cert_chain, other.private_key).check()  # key of another certificate
+
+
+def test_cli_generate_signs_c2pa_and_verify_shows_it(signer, tiny_image_vae, tmp_path):
+    _, model_path = tiny_image_vae
+    cert, key = tmp_path / "chain.pem", tmp_path / "key.pem"
+    cert.write_bytes(signer.cert_chain)
+    key.write_bytes(signer.private_key)
+    runner = CliRunner()
+    out = tmp_path / "out"
+    result = runner.invoke(cli, ["generate", str(model_path), "-n", "2", "-o", str(out), "-q",
+                                 "--c2pa-cert", str(cert), "--c2pa-key", str(key)])
+    assert result.exit_code == 0, result.output
+    pngs = sorted(out.rglob("synthetic_*.png"))
+    assert len(pngs) == 2 and all(cc.read(p).valid for p in pngs)
+    table = runner.invoke(cli, ["verify", str(out)])
+    assert table.exit_code == 3, table.output
+    lines = table.output.splitlines()
+    assert lines[0].split()[-1] == "c2pa"
+    assert [line.split()[-1] for line in lines if "synthetic_" in line] == ["valid", "valid"]
+    # Both files or neither, checked before anything is written.
+    half = runner.invoke(cli, ["generate", str(model_path), "-n", "1", "-o", str(tmp_path / "o2"),
+                               "--c2pa-cert", str(cert)])
+    assert half.exit_code == 2 and "--c2pa-cert and --c2pa-key go together" in half.output
+    assert not (tmp_path / "o2").exists()
+    mismatched = tmp_path / "other-key.pem"
+    mismatched.write_bytes(cc.self_signed_credentials().private_key)
+    bad = runner.invoke(cli, ["generate", str(model_path), "-n", "1", "-o", str(tmp_path / "o3"),
+                              "--c2pa-cert", str(cert), "--c2pa-key", str(mismatched)])
+    assert bad.exit_code == 2 and "cannot sign C2PA manifests" in bad.output
+    assert not (tmp_path / "o3").exists()
