@@ -147,6 +147,18 @@ def fit(data, output, model, epochs, batch_size, learning_rate, latent_dim, resi
         raise SystemExit(1)
 
 
+def c2pa_options(command):
+    """--c2pa-cert, --c2pa-key and --c2pa-alg: sign a C2PA manifest into every PNG written."""
+    command = click.option("--c2pa-alg", default="es256", show_default=True,
+                           type=click.Choice(["es256", "es384", "es512", "ps256", "ps384", "ps512", "ed25519"]),
+                           help="Signature algorithm of the C2PA key.")(command)
+    command = click.option("--c2pa-key", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+                           help="PEM private key of --c2pa-cert.")(command)
+    return click.option("--c2pa-cert", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+                        help="PEM certificate chain to sign a C2PA manifest into every synthetic PNG "
+                             "(needs synthaug[c2pa]).")(command)
+
+
 def _c2pa_signer(cert: Path | None, key: Path | None, alg: str):
     """The C2PA signer of --c2pa-cert/--c2pa-key (both or neither), checked before any work."""
     if cert is None and key is None:
@@ -198,12 +210,7 @@ def _generator_source(model: Path | None, pretrained: str | None):
               help="Generate only this class (repeat for several; drawn evenly); default: the training balance.")
 @click.option("--no-watermark", is_flag=True,
               help="Leave the pixels unmarked (the signed provenance record is still written).")
-@click.option("--c2pa-cert", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-              help="PEM certificate chain to sign a C2PA manifest into every PNG (needs synthaug[c2pa]).")
-@click.option("--c2pa-key", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-              help="PEM private key of --c2pa-cert.")
-@click.option("--c2pa-alg", type=click.Choice(["es256", "es384", "es512", "ps256", "ps384", "ps512", "ed25519"]),
-              default="es256", show_default=True, help="Signature algorithm of the C2PA key.")
+@c2pa_options
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON on stdout (for scripts).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or messages (errors still go to stderr).")
 def generate(model, pretrained, n_samples, output, seed, overwrite, labels, no_watermark, c2pa_cert, c2pa_key,
@@ -781,11 +788,12 @@ def _augment_write_arrays(output: Path, X_real, y_real, X_syn, y_syn, record) ->
               help="Image folders: resize images of other sizes to HxW (mixed sizes are refused without it).")
 @click.option("--seed", default=0, show_default=True, help="Random seed.")
 @click.option("--overwrite", is_flag=True, help="Write into a non-empty output folder.")
+@c2pa_options
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON on stdout (for scripts).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars or messages (errors still go to stderr).")
 @config_option
 def augment(input_path, output, fmt, model, n_samples, ratio, patch_size, window, epochs, resize, seed, overwrite,
-            as_json, quiet):
+            c2pa_cert, c2pa_key, c2pa_alg, as_json, quiet):
     """Train a generator on INPUT and write real + synthetic data (or a synthetic series) to OUTPUT.
 
     INPUT is a folder of images (class sub-folders = labels), a .npy/.npz file, a DICOM file or
@@ -811,6 +819,9 @@ def augment(input_path, output, fmt, model, n_samples, ratio, patch_size, window
     if fmt not in _AUGMENT_FORMATS[kind]:
         raise click.BadParameter(f"{kind} input can be written as {' or '.join(_AUGMENT_FORMATS[kind])}, not {fmt}",
                                  param_hint="--format")
+    if (c2pa_cert is not None or c2pa_key is not None) and fmt != "png":
+        raise click.UsageError(f"--c2pa-cert/--c2pa-key sign PNG files; --format {fmt} writes none")
+    c2pa_signer = _c2pa_signer(c2pa_cert, c2pa_key, c2pa_alg)
     import numpy as np
 
     import synthaug
@@ -852,7 +863,8 @@ def augment(input_path, output, fmt, model, n_samples, ratio, patch_size, window
                 name = f"real_{i:0{width}d}.png" if ds.y is None else f"{ds.y[i]}/real_{i:0{width}d}.png"
                 atomic_write_bytes(output / name, encode_png(image))
                 files.append((name, "real"))
-            written = write_samples(X_syn, output, y=y_syn, overwrite=True, progress=not quiet, record=record)
+            written = write_samples(X_syn, output, y=y_syn, overwrite=True, progress=not quiet, record=record,
+                                    c2pa_signer=c2pa_signer)
             files += [(p.relative_to(output).as_posix(), "synthetic") for p in written]
             files.append(("provenance.json", "provenance"))
             try:

@@ -110,3 +110,25 @@ def test_cli_generate_signs_c2pa_and_verify_shows_it(signer, tiny_image_vae, tmp
                               "--c2pa-cert", str(cert), "--c2pa-key", str(mismatched)])
     assert bad.exit_code == 2 and "cannot sign C2PA manifests" in bad.output
     assert not (tmp_path / "o3").exists()
+
+
+def test_cli_augment_signs_synthetic_pngs_only(signer, tmp_path):
+    from skimage.data import camera
+
+    images = tmp_path / "images"
+    images.mkdir()
+    for i in range(6):
+        Image.fromarray(np.ascontiguousarray(camera()[i * 64:i * 64 + 40, 100:140])).save(images / f"c{i}.png")
+    cert, key = tmp_path / "chain.pem", tmp_path / "key.pem"
+    cert.write_bytes(signer.cert_chain)
+    key.write_bytes(signer.private_key)
+    runner = CliRunner()
+    out = tmp_path / "out"
+    result = runner.invoke(cli, ["augment", str(images), "-o", str(out), "-n", "2", "--epochs", "1", "-q",
+                                 "--c2pa-cert", str(cert), "--c2pa-key", str(key)])
+    assert result.exit_code == 0, result.output
+    assert all(cc.read(p).generated_by_ai for p in out.rglob("synthetic_*.png"))
+    assert all(cc.read(p) is None for p in out.rglob("real_*.png"))  # real images are not claimed as AI-made
+    npy = runner.invoke(cli, ["augment", str(images), "-o", str(tmp_path / "o2"), "--format", "npy",
+                              "--c2pa-cert", str(cert), "--c2pa-key", str(key)])
+    assert npy.exit_code == 2 and "sign PNG files" in npy.output
