@@ -13,6 +13,9 @@ Rows
   fit. Test accuracy of each classifier on the held-out split is printed beside it.
   Generator: ``VAE(decoder_output="mean", epochs=100, random_state=0)`` (the default
   convolutional VAE, early stopping), fitted on the same training split.
+- fit speed on faces (skip with ``--skip-faces``): the same on scikit-image's ``lfw_subset``
+  (25x25, face / non-face; ``train_test_split(test_size=0.25, random_state=0, stratify=y)``, 150
+  training images), the same classifier without rescaling and with 2 outputs, a VAE fitted alike.
 - sampling speed: ``_sample_graph`` (the in-graph sampler that augment and SyntheticMix call)
   as a ``tf.function``, 1,024 samples per call, float32 vs XLA (``jit_compile=True``) vs
   ``mixed_float16`` / ``mixed_bfloat16`` networks, for the VAE, a GAN (dense networks, the
@@ -24,7 +27,7 @@ Rows
   ``MirroredStrategy`` over both devices (seed 0); per-epoch loss curves, and the largest
   relative gap between the two-device and one-device curves against the seed-to-seed gap.
 
-Usage: python benchmarks/tf_data.py [--runs 3] [--quick] [--placement] [--skip-distributed]
+Usage: python benchmarks/tf_data.py [--runs 3] [--quick] [--placement] [--skip-distributed] [--skip-faces]
        [--out benchmarks/results-tf_data.json]
 ``--quick`` (a few minutes) fits the generators briefly and runs fewer steps; ``--placement``
 checks that the generator's ops run on the GPU (and says "no GPU" without one).
@@ -57,6 +60,15 @@ def digits_split():
                             stratify=d.target)
 
 
+def faces_split():
+    """scikit-image's lfw_subset: 200 images of 25×25 in [0, 1], 100 faces (label 0) then 100 non-faces."""
+    from skimage.data import lfw_subset
+
+    X = lfw_subset().astype("float32")
+    y = np.r_[np.zeros(100), np.ones(100)].astype("int64")
+    return train_test_split(X, y, test_size=0.25, random_state=0, stratify=y)
+
+
 def fit_generators(X, y, quick: bool) -> dict:
     from synthaug import GAN, VAE, Flow
 
@@ -64,7 +76,9 @@ def fit_generators(X, y, quick: bool) -> dict:
     vae = VAE(decoder_output="mean", epochs=5 if quick else 100, random_state=0).fit(X, y)
     vae_s = time.perf_counter() - started
     gan = GAN(epochs=2 if quick else 5, random_state=0).fit(X, y)
-    flow = Flow(epochs=2 if quick else 5, random_state=0).fit(X.reshape(len(X), -1), y)
+    # RealNVP, as this row has always measured (flow_type="auto" would pick MAF for flat vectors,
+    # whose sampling is sequential over the 64 dimensions: about 450 samples/s).
+    flow = Flow(flow_type="realnvp", epochs=2 if quick else 5, random_state=0).fit(X.reshape(len(X), -1), y)
     print(f"fitted: VAE {len(vae.history_['loss'])} epochs in {vae_s:.1f} s; GAN, Flow briefly")
     return {"VAE": vae, "GAN": gan, "Flow": flow}
 
@@ -89,15 +103,15 @@ class _StepTimer:
         self.callback = Timer()
 
 
-def classifier(mix=None):
+def classifier(mix=None, shape=(8, 8), n_classes=10, scale=1 / 16):
     import keras
 
-    images, labels = keras.Input((8, 8)), keras.Input((), dtype="int32")
+    images, labels = keras.Input(shape), keras.Input((), dtype="int32")
     body = keras.Sequential([
-        keras.layers.Reshape((8, 8, 1)), keras.layers.Rescaling(1 / 16),
+        keras.layers.Reshape(shape + (1,)), keras.layers.Rescaling(scale),
         keras.layers.Conv2D(32, 3, padding="same", activation="relu"),
         keras.layers.Conv2D(64, 3, strides=2, padding="same", activation="relu"),
-        keras.layers.Flatten(), keras.layers.Dense(64, activation="relu"), keras.layers.Dense(10),
+        keras.layers.Flatten(), keras.layers.Dense(64, activation="relu"), keras.layers.Dense(n_classes),
     ])
     x = images if mix is None else mix([images, labels])
     train = keras.Model([images, labels], body(x))
@@ -105,22 +119,24 @@ def classifier(mix=None):
     return train, keras.Model(images, body(images))
 
 
-def fit_speed(vae, X, y, X_test, y_test, runs: int, steps: int) -> dict:
+def fit_speed(vae, X, y, X_test, y_test, runs: int, steps: int, scale: float = 1 / 16) -> dict:
     import keras
     import tensorflow as tf
 
     from synthaug.integrations.tf_data import SyntheticMix, augment
 
     base = tf.data.Dataset.from_tensor_slices((X, y.astype("int32"))).shuffle(len(X), seed=0).repeat().batch(BATCH)
+    net = dict(shape=tuple(X.shape[1:]), n_classes=len(np.unique(y)), scale=scale)
 
     def as_inputs(ds):
         return ds.map(lambda x, t: ((x, t), t)).prefetch(tf.data.AUTOTUNE)
 
     configs = {
-        "plain": lambda: (classifier(), as_inputs(base)),
-        "augment": lambda: (classifier(), as_inputs(augment(base, vae, ratio=RATIO, seed=0))),
-        "augment_xla": lambda: (classifier(), as_inputs(augment(base, vae, ratio=RATIO, seed=0, jit_compile=True))),
-        "synthetic_mix": lambda: (classifier(SyntheticMix(vae, RATIO, seed=0)), as_inputs(base)),
+        "plain": lambda: (classifier(**net), as_inputs(base)),
+        "augment": lambda: (classifier(**net), as_inputs(augment(base, vae, ratio=RATIO, seed=0))),
+        "augment_xla": lambda: (classifier(**net),
+                                as_inputs(augment(base, vae, ratio=RATIO, seed=0, jit_compile=True))),
+        "synthetic_mix": lambda: (classifier(SyntheticMix(vae, RATIO, seed=0), **net), as_inputs(base)),
     }
     rates = {name: [] for name in configs}
     accuracy = {name: [] for name in configs}
@@ -274,10 +290,12 @@ def placement() -> dict:
 
 def table(results: dict) -> str:
     lines = ["| row | value |", "| --- | ---: |"]
-    for name, row in results.get("fit_speed", {}).items():
-        lines.append(f"| fit, {name}: steps/s (median) | {row['median_steps_per_s']:.1f} |")
-        lines.append(f"| fit, {name}: ratio to plain (median of runs) | {row['median_ratio_to_plain']:.3f} |")
-        lines.append(f"| fit, {name}: test accuracy (median) | {row['median_test_accuracy']:.4f} |")
+    for data, key in (("digits", "fit_speed"), ("faces", "fit_speed_faces")):
+        for name, row in results.get(key, {}).items():
+            lines.append(f"| fit {data}, {name}: steps/s (median) | {row['median_steps_per_s']:.1f} |")
+            lines.append(f"| fit {data}, {name}: ratio to plain (median of runs) | "
+                         f"{row['median_ratio_to_plain']:.3f} |")
+            lines.append(f"| fit {data}, {name}: test accuracy (median) | {row['median_test_accuracy']:.4f} |")
     for name, modes in results.get("sampling_speed", {}).items():
         for mode, row in modes.items():
             lines.append(f"| sampling {name}, {mode}: samples/s | {row['median_samples_per_s']:,.0f} |")
@@ -301,6 +319,7 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--placement", action="store_true", help="only check GPU placement")
     parser.add_argument("--skip-distributed", action="store_true")
+    parser.add_argument("--skip-faces", action="store_true", help="no fit-speed rows on lfw faces")
     parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results-tf_data.json"))
     args = parser.parse_args(argv)
     if args.placement:
@@ -317,6 +336,15 @@ def main(argv=None):
     generators = fit_generators(X, y, args.quick)
     results["vae_epochs"] = len(generators["VAE"].history_["loss"])
     results["fit_speed"] = fit_speed(generators["VAE"], X, y, X_test, y_test, args.runs, 15 if args.quick else 40)
+    if not args.skip_faces:
+        from synthaug import VAE
+
+        F, F_test, f, f_test = faces_split()
+        faces_vae = VAE(decoder_output="mean", epochs=5 if args.quick else 100, random_state=0).fit(F, f)
+        results["faces_vae_epochs"] = len(faces_vae.history_["loss"])
+        print(f"faces: VAE {results['faces_vae_epochs']} epochs")
+        results["fit_speed_faces"] = fit_speed(faces_vae, F, f, F_test, f_test, args.runs, 15 if args.quick else 40,
+                                               scale=1.0)
     results["sampling_speed"] = sampling_speed(generators, args.runs, 5 if args.quick else 20)
     results["pipeline_speed"] = pipeline_speed(generators["VAE"], X, y, args.runs, 20 if args.quick else 60)
     if not args.skip_distributed:
