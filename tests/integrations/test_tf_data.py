@@ -276,6 +276,11 @@ def test_vae_and_flow_fit_from_a_dataset():
     out = flow.generate(20, random_state=0)
     assert out.shape == (20, 13) and np.all(out >= wine.min(0)) and np.all(out <= wine.max(0))
     assert np.isfinite(flow.score_samples(wine[:5])).all()
+    # Its Student-t base samples in-graph under XLA too (augment(jit_compile=True)).
+    ds = tf.data.Dataset.from_tensor_slices(wine.astype("float32")).batch(64)
+    mixed = np.concatenate(list(augment(ds, flow, ratio=0.5, seed=0, jit_compile=True).as_numpy_iterator()))
+    replaced = np.any(mixed != wine.astype("float32"), axis=1)
+    assert mixed.shape == wine.shape and np.isfinite(mixed).all() and 0.35 < replaced.mean() < 0.65
 
 
 def test_gan_fits_from_an_image_folder_and_augments_it(tmp_path):
