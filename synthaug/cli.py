@@ -149,8 +149,9 @@ def fit(data, output, model, epochs, batch_size, learning_rate, latent_dim, resi
 
 def c2pa_options(command):
     """--c2pa-cert, --c2pa-key and --c2pa-alg: sign a C2PA manifest into every PNG written."""
-    command = click.option("--c2pa-alg", default="es256", show_default=True,
-                           type=click.Choice(["es256", "es384", "es512", "ps256", "ps384", "ps512", "ed25519"]),
+    from synthaug.provenance.content_credentials import ALGORITHMS  # standard library only: --help stays instant
+
+    command = click.option("--c2pa-alg", default="es256", show_default=True, type=click.Choice(ALGORITHMS),
                            help="Signature algorithm of the C2PA key.")(command)
     command = click.option("--c2pa-key", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
                            help="PEM private key of --c2pa-cert.")(command)
@@ -259,6 +260,8 @@ def generate(model, pretrained, n_samples, output, seed, overwrite, labels, no_w
                                 c2pa_signer=c2pa_signer)
     except FileExistsError as exc:
         raise click.BadParameter(str(exc), param_hint="--output")
+    except ValueError as exc:  # C2PA options for samples that are not images
+        _fail(str(exc))
     files = [{"path": p.relative_to(output).as_posix(), "kind": "synthetic"} for p in written]
     if (output / "provenance.json").is_file():
         files.append({"path": "provenance.json", "kind": "provenance"})

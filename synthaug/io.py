@@ -265,13 +265,16 @@ def write_samples(X: np.ndarray, out_dir, *, y=None, prefix: str = "synthetic", 
     out_dir = Path(out_dir)
     if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
         raise FileExistsError(f"{out_dir} is not empty; pass overwrite=True to write into it")
-    if c2pa_signer is not None:
-        from synthaug.provenance.content_credentials import _c2pa
-
-        _c2pa()  # fail before writing anything when the extra is missing
     X = np.asarray(X)
     written = []
     is_image = X.ndim >= 3 and X.dtype in (np.uint8, np.uint16) and (X.ndim == 3 or X.shape[-1] in (1, 3, 4))
+    if c2pa_signer is not None:  # checked before anything is written
+        from synthaug.provenance.content_credentials import _c2pa
+
+        _c2pa()
+        if not is_image:
+            raise ValueError(f"C2PA manifests go into PNG images; {X.dtype} samples of shape {X.shape} are written "
+                             "as samples.npz, which cannot carry one (their record is provenance.json)")
     if not is_image:
         buf = io.BytesIO()
         np.savez(buf, X=X, **({} if y is None else {"y": np.asarray(y)}))

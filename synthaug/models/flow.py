@@ -240,8 +240,7 @@ class FlowModel(BuiltModelMixin, keras.Model):
         d = self.input_dim
         if self.image_shape is not None and self.flow_type == "realnvp" and self.image_layout == "checkerboard":
             swap = np.concatenate([np.arange(self.n_masked, d), np.arange(self.n_masked)])
-            checkerboard = _split_order(self.image_shape, np.add.outer(np.arange(self.image_shape[0]),
-                                                                       np.arange(self.image_shape[1])) % 2)
+            checkerboard = _squeeze_orders(self.image_shape, 1)[0]  # the squeeze layout's first split
             return [checkerboard] + [swap] * (self.n_layers - 1)
         if self.image_shape is not None and self.flow_type == "realnvp":
             previous = np.arange(d)

@@ -3,11 +3,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from synthaug.provenance import record as _record
 from synthaug.provenance.watermark import DEFAULT_FPR, WatermarkResult, detect
+
+if TYPE_CHECKING:
+    from synthaug.provenance.content_credentials import ContentCredentials
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"}
 ARRAY_SUFFIXES = {".npy", ".npz"}
@@ -46,7 +50,7 @@ class VerifyResult:
     record_status: str
     record: dict | None = None
     error: str = ""
-    content_credentials: object | None = None
+    content_credentials: ContentCredentials | None = None
 
     @property
     def p_value(self) -> float | None:

@@ -69,6 +69,25 @@ def test_write_samples_and_verify(signer, tmp_path):
         assert result.to_dict()["c2pa"] == "Valid"
 
 
+def test_tabular_samples_cannot_carry_c2pa_and_nothing_is_written(signer, tmp_path):
+    with pytest.raises(ValueError, match="C2PA manifests go into PNG images"):
+        write_samples(np.zeros((5, 3), np.float32), tmp_path / "tab", record=build_record(seed=0),
+                      c2pa_signer=signer)
+    assert not (tmp_path / "tab").exists()
+
+
+def test_cli_without_c2pa_python_says_how_to_install(signer, tiny_image_vae, tmp_path, monkeypatch):
+    _, model_path = tiny_image_vae
+    cert, key = tmp_path / "chain.pem", tmp_path / "key.pem"
+    cert.write_bytes(signer.cert_chain)
+    key.write_bytes(signer.private_key)
+    monkeypatch.setattr(cc, "available", lambda: False)
+    result = CliRunner().invoke(cli, ["generate", str(model_path), "-n", "1", "-o", str(tmp_path / "out"),
+                                      "--c2pa-cert", str(cert), "--c2pa-key", str(key)])
+    assert result.exit_code == 1 and 'pip install "synthaug[c2pa]"' in result.output
+    assert not (tmp_path / "out").exists()
+
+
 def test_signer_validation(tmp_path):
     with pytest.raises(ValueError, match="PEM"):
         cc.C2paSigner(b"not a certificate", b"-----BEGIN PRIVATE KEY-----")
