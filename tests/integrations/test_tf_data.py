@@ -199,12 +199,12 @@ def test_synthetic_mix_trains_a_classifier_with_xla_and_leaves_the_generator_alo
     for w0, w1 in zip(before, vae.model_.get_weights()):
         np.testing.assert_array_equal(w0, w1)
     np.testing.assert_allclose(model.predict(X[:20], verbose=0), train_model.predict([X[:20], Y[:20]], verbose=0),
-                               rtol=1e-5)
+                               rtol=1e-5, atol=1e-5)
     path = tmp_path / "classifier.keras"
     train_model.save(path)
     loaded = keras.saving.load_model(path, safe_mode=True)  # the layer comes back without a generator
     np.testing.assert_allclose(loaded.predict([X[:20], Y[:20]], verbose=0), model.predict(X[:20], verbose=0),
-                               rtol=1e-5)
+                               rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError, match="no generator"):
         loaded.fit(ds.take(1), verbose=0)
 
