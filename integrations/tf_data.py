@@ -67,8 +67,10 @@ def augment(dataset: tf.data.Dataset, generator, ratio: float = 0.5, labels="kee
         Unbatched datasets are generated for in batches of this many examples (then unbatched).
     precision : {"float32", "mixed_float16", "mixed_bfloat16"}, default="float32"
         Keras dtype policy of the generator's network while sampling (a float16/bfloat16 copy of
-        it). For GPUs with tensor cores; slower on CPUs without bfloat16/float16 units (see the
-        README's measurements). The Flow samples in float32 only.
+        it). For GPUs with tensor cores. On a CPU, float16 can be far slower than float32 (70x
+        in the README's measurements, even on a chip with FP16 units) and bfloat16 helps only
+        where the CPU has bfloat16 units; measure before using either. The Flow samples in
+        float32 only.
     jit_compile : bool, default=False
         Compile the per-batch generation with XLA. XLA needs fixed shapes, so each batch then
         has exactly ``round(ratio * batch size)`` synthetic examples (at random positions)
