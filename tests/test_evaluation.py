@@ -64,7 +64,7 @@ def test_classifier_features_separate_classes_and_are_deterministic(digits, feat
     knn = KNeighborsClassifier().fit(F_train, digits["y_train"])
     assert knn.score(F_test, digits["y_test"]) > 0.9
     # same units, same features: uint8 input of the same values maps identically
-    np.testing.assert_allclose(features.transform(digits["X_test"].astype(np.uint8)), F_test, rtol=1e-6)
+    np.testing.assert_allclose(features.transform(digits["X_test"].astype(np.uint8)), F_test, rtol=1e-6, atol=1e-6)
     with pytest.raises(ValueError, match=r"sample shape \(64,\)"):
         features.transform(digits["X_test"].reshape(-1, 64))
 
