@@ -166,7 +166,10 @@ def tabular_benchmark(vae_params, folds=5, draws=(0,)):
                     results[c_name, s_name]["balanced_accuracy"].append(balanced_accuracy_score(y[test], pred))
                     results[c_name, s_name]["f1"].append(f1_score(y[test], pred))
             print(f"  draw {seed} fold {fold} done", flush=True)
-    per_draw = lambda v: [float(np.mean(v[i:i + folds])) for i in range(0, len(v), folds)]
+
+    def per_draw(scores):
+        return [float(np.mean(scores[i:i + folds])) for i in range(0, len(scores), folds)]
+
     return {
         "protocol": f"breast cancer, malignant cut to 10% ({int(y.sum())} of {len(y)} rows), {len(draws)} draws "
                     f"of the malignant rows (seeds {list(draws)}), each with stratified {folds}-fold CV (shuffle, "
