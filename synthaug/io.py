@@ -269,9 +269,9 @@ def write_samples(X: np.ndarray, out_dir, *, y=None, prefix: str = "synthetic", 
     written = []
     is_image = X.ndim >= 3 and X.dtype in (np.uint8, np.uint16) and (X.ndim == 3 or X.shape[-1] in (1, 3, 4))
     if c2pa_signer is not None:  # checked before anything is written
-        from synthaug.provenance.content_credentials import _c2pa
+        from synthaug.provenance.content_credentials import require_c2pa
 
-        _c2pa()
+        require_c2pa()
         if not is_image:
             raise ValueError(f"C2PA manifests go into PNG images; {X.dtype} samples of shape {X.shape} are written "
                              "as samples.npz, which cannot carry one (their record is provenance.json)")

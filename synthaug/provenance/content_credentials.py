@@ -35,7 +35,8 @@ _MIME = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".tif
          ".tiff": "image/tiff", ".webp": "image/webp"}
 
 
-def _c2pa():
+def require_c2pa():
+    """The ``c2pa`` module, or an ``ImportError`` that says how to install it."""
     try:
         import c2pa
     except ImportError:
@@ -47,7 +48,7 @@ def _c2pa():
 def available() -> bool:
     """Whether ``c2pa-python`` is installed."""
     try:
-        _c2pa()
+        require_c2pa()
     except ImportError:
         return False
     return True
@@ -98,12 +99,12 @@ class C2paSigner:
         Image.new("L", (1, 1)).save(buffer, format="PNG")
         try:
             sign_png(buffer.getvalue(), self)
-        except _c2pa().C2paError as exc:
+        except require_c2pa().C2paError as exc:
             raise ValueError(f"cannot sign C2PA manifests with this certificate and key ({self.alg}): {exc}") from None
         return self
 
     def _signer(self):
-        c2pa = _c2pa()
+        c2pa = require_c2pa()
         info = c2pa.C2paSignerInfo(getattr(c2pa.C2paSigningAlg, self.alg.upper()), self.cert_chain,
                                    self.private_key, None if self.tsa_url is None else self.tsa_url.encode())
         return c2pa.Signer.from_info(info)
@@ -142,7 +143,7 @@ def sign_png(png: bytes, signer: C2paSigner, *, record: dict | None = None, titl
     bytes
         The signed PNG.
     """
-    c2pa = _c2pa()
+    c2pa = require_c2pa()
     if not png.startswith(b"\x89PNG\r\n\x1a\n"):
         raise ValueError("sign_png needs PNG bytes")
     # No claim thumbnail: it would add a JPEG copy of the image to every file (kilobytes to megabytes).
@@ -199,7 +200,7 @@ def read(source, mime_type: str | None = None) -> ContentCredentials | None:
     mime_type : str, default=None
         Needed for bytes (e.g. ``"image/png"``); taken from the suffix for paths.
     """
-    c2pa = _c2pa()
+    c2pa = require_c2pa()
     if isinstance(source, (str, Path)):
         path = Path(source)
         mime_type = mime_type or _MIME.get(path.suffix.lower())

@@ -28,7 +28,9 @@ class VerifyResult:
     path : str
     synthetic : bool
         The watermark was detected, or the file carries a synthaug provenance record (whatever
-        its status: ``record_status`` says how far it can be trusted).
+        its status: ``record_status`` says how far it can be trusted), or a C2PA manifest that
+        holds a synthaug record or declares the file made by a trained model (whoever signed it;
+        ``content_credentials.state`` says whether it checks).
     watermark : WatermarkResult or None
         ``None`` where no pixel watermark can be tested (arrays, unreadable files).
     record_status : str
@@ -153,7 +155,9 @@ def _content_credentials(path: Path):
         return None
     try:
         return content_credentials.read(path)
-    except Exception as exc:  # a damaged manifest: report it as such rather than fail the whole run
+    except (content_credentials.require_c2pa().C2paError, OSError) as exc:
+        # A damaged manifest (c2pa-python raises C2paError subclasses for corrupt JUMBF, truncated
+        # files, undecodable assertions): report it as such rather than fail the whole run.
         return content_credentials.ContentCredentials(state="Invalid", digital_source_type=None,
                                                       synthaug_record=None, failures=(f"unreadable: {exc}",))
 
@@ -199,7 +203,9 @@ def verify(paths, key: str | bytes | None = None, *, fpr: float = DEFAULT_FPR,
         if is_image and pixels.ndim in (2, 3) and pixels.dtype.kind in "uif":
             wm = detect([pixels], key, fpr=fpr)[0]
         credentials = _content_credentials(path)
+        # A C2PA manifest declaring the file made by a trained model counts, whoever signed it.
         synthetic = (bool(wm is not None and wm.detected) or status not in ("none", "unreadable")
-                     or (credentials is not None and credentials.synthaug_record is not None))
+                     or (credentials is not None and (credentials.synthaug_record is not None
+                                                      or credentials.generated_by_ai)))
         results.append(VerifyResult(str(path), synthetic, wm, status, rec, content_credentials=credentials))
     return results

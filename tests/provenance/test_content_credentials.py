@@ -1,6 +1,7 @@
 """C2PA Content Credentials: signed manifests in generated PNGs, read back, tampering, CLI."""
 import io
 import json
+import zlib
 
 import numpy as np
 import pytest
@@ -67,6 +68,29 @@ def test_write_samples_and_verify(signer, tmp_path):
         assert result.content_credentials.valid and result.content_credentials.generated_by_ai
         assert result.content_credentials.synthaug_record["output"]["sha256"] == content_hash(image)
         assert result.to_dict()["c2pa"] == "Valid"
+
+
+def test_verify_counts_another_tools_ai_manifest_and_reports_a_damaged_one(signer, tmp_path):
+    # A manifest without synthaug's record that still declares trainedAlgorithmicMedia (as another
+    # generator's would), on an image with no watermark and no synthaug record: synthetic.
+    (tmp_path / "other.png").write_bytes(cc.sign_png(encode_png(_image(1)), signer))
+    # A manifest whose JUMBF header is corrupted, in an otherwise valid PNG (the chunk's CRC
+    # recomputed, so the image still reads): c2pa-python cannot parse it.
+    damaged = bytearray(cc.sign_png(encode_png(_image(2)), signer))
+    at = damaged.find(b"caBX")
+    length = int.from_bytes(damaged[at - 4:at], "big")
+    damaged[at + 8] ^= 0xFF
+    damaged[at + 4 + length:at + 8 + length] = zlib.crc32(damaged[at:at + 4 + length]).to_bytes(4, "big")
+    (tmp_path / "damaged.png").write_bytes(bytes(damaged))
+    (tmp_path / "plain.png").write_bytes(encode_png(_image(3)))
+    results = {r.path.rsplit("/", 1)[-1]: r for r in verify(tmp_path)}
+    other, broken, plain = results["other.png"], results["damaged.png"], results["plain.png"]
+    assert other.synthetic and other.record_status == "none" and not other.watermark.detected
+    assert other.content_credentials.generated_by_ai and other.content_credentials.synthaug_record is None
+    assert broken.content_credentials.state == "Invalid" and not broken.content_credentials.valid
+    assert broken.content_credentials.failures[0].startswith("unreadable:")
+    assert not broken.synthetic  # an unreadable manifest declares nothing
+    assert not plain.synthetic and plain.content_credentials is None
 
 
 def test_tabular_samples_cannot_carry_c2pa_and_nothing_is_written(signer, tmp_path):
