@@ -153,6 +153,17 @@ def test_cli_generate_signs_c2pa_and_verify_shows_it(signer, tiny_image_vae, tmp
                               "--c2pa-cert", str(cert), "--c2pa-key", str(mismatched)])
     assert bad.exit_code == 2 and "cannot sign C2PA manifests" in bad.output
     assert not (tmp_path / "o3").exists()
+    # A key file that is not PEM at all, and one that looks like PEM but holds no key.
+    not_pem = tmp_path / "not-a-key.pem"
+    not_pem.write_bytes(b"\x00\x01 not a key\n")
+    broken = tmp_path / "broken-key.pem"
+    broken.write_bytes(b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")
+    for key_file, message in [(not_pem, "private_key must be PEM bytes"), (broken, "cannot sign C2PA manifests")]:
+        out = tmp_path / f"o-{key_file.stem}"
+        refused = runner.invoke(cli, ["generate", str(model_path), "-n", "1", "-o", str(out),
+                                      "--c2pa-cert", str(cert), "--c2pa-key", str(key_file)])
+        assert refused.exit_code == 2 and message in refused.output, refused.output
+        assert "--c2pa-cert/--c2pa-key" in refused.output and not out.exists()
 
 
 def test_cli_augment_signs_synthetic_pngs_only(signer, tmp_path):
