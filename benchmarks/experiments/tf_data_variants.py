@@ -6,7 +6,9 @@
    benchmarks/tf_data.py's classifier with its step timer (median ratio to the plain fit over
    ``--runs``, configurations taking turns): ``augment`` as shipped; generation for 8 batches in
    one call (padded_batch, mix, unbatch, slice); a sequential map with a 2-batch prefetch, with
-   and without autotune off and a private one-thread pool.
+   and without autotune off and a private one-thread pool; and two controls without generation:
+   the same zip-with-seeds and parallel map returning the batch unchanged ("identity map"), and
+   ``augment(ratio=0)`` (every op of the mix, zero examples generated).
 
 Speed does not depend on training, so the VAE is fitted for 5 epochs only. None of the variants
 is shipped (the README says why). Uses synthaug's private ``_mix_batch``/``_LabelPlan``.
@@ -98,7 +100,24 @@ def main():
     print(f"decoder alone, 64 samples: {mean_ms(decode):.2f} ms")
 
     base = tf.data.Dataset.from_tensor_slices((X, y.astype("int32"))).shuffle(len(X), seed=0).repeat().batch(bench.BATCH)
+    def identity_map():
+        draws = tf.data.Dataset.random(seed=0, rerandomize_each_iteration=True)
+        return tf.data.Dataset.zip((base, draws)).map(lambda e, d: e, num_parallel_calls=tf.data.AUTOTUNE,
+                                                       deterministic=True).prefetch(tf.data.AUTOTUNE)
+
+    def threaded(intra_op=None, pool=None):
+        options = tf.data.Options()
+        if intra_op is not None:
+            options.threading.max_intra_op_parallelism = intra_op
+        if pool is not None:
+            options.threading.private_threadpool_size = pool
+        return T.augment(base, vae, bench.RATIO, seed=0).with_options(options)
+
     variants = {"plain": lambda: base, "augment": lambda: T.augment(base, vae, bench.RATIO, seed=0),
+                "identity map": identity_map, "augment, ratio 0": lambda: T.augment(base, vae, 0.0, seed=0),
+                "augment, intra-op 1": lambda: threaded(intra_op=1),
+                "augment, pool 1": lambda: threaded(pool=1),
+                "augment, pool 2, intra-op 1": lambda: threaded(intra_op=1, pool=2),
                 "grouped x8": lambda: grouped(base, vae, bench.RATIO, 0, 8),
                 "sequential": lambda: sequential(base, vae, bench.RATIO, 0),
                 "sequential, private pool": lambda: sequential(base, vae, bench.RATIO, 0, private_pool=True)}
