@@ -67,7 +67,7 @@ def augment(dataset: tf.data.Dataset, generator, ratio: float = 0.5, labels="kee
         Unbatched datasets are generated for in batches of this many examples (then unbatched).
     precision : {"float32", "mixed_float16", "mixed_bfloat16"}, default="float32"
         Keras dtype policy of the generator's network while sampling (a float16/bfloat16 copy of
-        it). For GPUs with tensor cores. On a CPU, float16 can be far slower than float32 (70x
+        it). For GPUs with tensor cores. On a CPU, float16 can be far slower than float32 (70-600x
         in the README's measurements, even on a chip with FP16 units) and bfloat16 helps only
         where the CPU has bfloat16 units; measure before using either. The Flow samples in
         float32 only.

@@ -29,6 +29,16 @@ ORDERS = {"as is": lambda X: X, "flipped": lambda X: X[:, :, ::-1], "transposed"
           "transposed+flipped": lambda X: np.swapaxes(X, 1, 2)[:, :, ::-1]}
 
 
+def log_prob_dims(model, X, y, training=False):
+    """log P(x_d | x_<d, y) of every pixel of ``X`` under a fitted PixelCNN, (n, D) float64;
+    ``training=True`` leaves dropout on (a fresh mask per call)."""
+    _, Z = model._levels_of(X)
+    codes = tf.constant(model._check_label_input(Z, y).astype("int32"))
+    x, net = tf.constant(Z), model.model_
+    dims = net.level_log_prob(x, net.params(x, codes, training=training))
+    return dims.numpy().reshape(len(Z), -1).astype(np.float64)
+
+
 def mixture_bpd(log_probs):
     return bits_per_dim(logsumexp(np.stack(log_probs), axis=0) - np.log(len(log_probs)))
 
@@ -44,9 +54,7 @@ def main():
         transform = list(ORDERS.values())[i] if args.mode == "orders" else ORDERS["as is"]
         model = PixelCNN(random_state=0 if args.mode == "orders" else i).fit(
             np.ascontiguousarray(transform(X_train)), y_train)
-        _, Z = model._levels_of(np.ascontiguousarray(transform(X_test)))
-        codes = tf.constant(model._check_label_input(Z, y_test).astype("int32"))
-        dims = model.model_.log_prob_dims(tf.constant(Z), codes).numpy().reshape(len(Z), -1).astype(np.float64)
+        dims = log_prob_dims(model, np.ascontiguousarray(transform(X_test)), y_test)
         per_pixel.append(dims)
         per_image.append(dims.sum(1))
         name = list(ORDERS)[i] if args.mode == "orders" else f"seed {i}"

@@ -33,14 +33,11 @@ import tensorflow as tf  # noqa: E402
 from scipy.special import logsumexp  # noqa: E402
 
 from digits import bits_per_dim, split  # noqa: E402
+from pixelcnn_ensembles import ORDERS, log_prob_dims  # noqa: E402
 from synthaug import PixelCNN  # noqa: E402
 
-TRANSFORMS = {
-    "id": lambda X: X,
-    "flip": lambda X: X[:, :, ::-1],
-    "transpose": lambda X: np.swapaxes(X, 1, 2),
-    "transflip": lambda X: np.swapaxes(X, 1, 2)[:, :, ::-1],
-}
+# The ensembles script's pixel orderings, under short names for --transforms.
+TRANSFORMS = dict(zip(("id", "flip", "transpose", "transflip"), ORDERS.values()))
 
 
 def fit_and_score(X_train, y_train, X_test, y_test, params, transforms=("id",)):
@@ -56,12 +53,8 @@ def fit_and_score(X_train, y_train, X_test, y_test, params, transforms=("id",)):
 
 def mc_dropout_bits_per_dim(model, X_test, y_test, n_masks):
     """Test bits/dim of the per-pixel average over 1, 2, 4, ... dropout masks."""
-    _, Z = model._levels_of(X_test)
-    codes = tf.constant(model._check_label_input(Z, y_test).astype("int32"))
-    x, net = tf.constant(Z), model.model_
     tf.random.set_seed(0)
-    dims = np.stack([net.level_log_prob(x, net.params(x, codes, training=True)).numpy().reshape(len(Z), -1)
-                     for _ in range(n_masks)]).astype(np.float64)
+    dims = np.stack([log_prob_dims(model, X_test, y_test, training=True) for _ in range(n_masks)])
     ks = [k for k in (1, 2, 4, 8, 16, 32, 64) if k < n_masks] + [n_masks]
     return {k: bits_per_dim((logsumexp(dims[:k], axis=0) - np.log(k)).sum(1)) for k in ks}
 

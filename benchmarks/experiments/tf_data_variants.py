@@ -64,7 +64,7 @@ def sequential(dataset, generator, ratio, seed, private_pool=False):
                             "float32", fixed=False)
 
     draws = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
-    out = tf.data.Dataset.zip((dataset, draws)).map(per_batch, deterministic=True).prefetch(2)
+    out = tf.data.Dataset.zip((dataset, draws)).map(per_batch).prefetch(2)
     if private_pool:
         options = tf.data.Options()
         options.autotune.enabled = False

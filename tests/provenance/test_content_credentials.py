@@ -2,6 +2,7 @@
 import io
 import json
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -83,7 +84,7 @@ def test_verify_counts_another_tools_ai_manifest_and_reports_a_damaged_one(signe
     damaged[at + 4 + length:at + 8 + length] = zlib.crc32(damaged[at:at + 4 + length]).to_bytes(4, "big")
     (tmp_path / "damaged.png").write_bytes(bytes(damaged))
     (tmp_path / "plain.png").write_bytes(encode_png(_image(3)))
-    results = {r.path.rsplit("/", 1)[-1]: r for r in verify(tmp_path)}
+    results = {Path(r.path).name: r for r in verify(tmp_path)}
     other, broken, plain = results["other.png"], results["damaged.png"], results["plain.png"]
     assert other.synthetic and other.record_status == "none" and not other.watermark.detected
     assert other.content_credentials.generated_by_ai and other.content_credentials.synthaug_record is None
