@@ -35,6 +35,11 @@ _MIME = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".tif
          ".tiff": "image/tiff", ".webp": "image/webp"}
 
 
+def mime_type_for(path: str | Path) -> str | None:
+    """The media type C2PA reads a file of this name as, or None for a format it does not read."""
+    return _MIME.get(Path(path).suffix.lower())
+
+
 def require_c2pa():
     """The ``c2pa`` module, or an ``ImportError`` that says how to install it."""
     try:
@@ -203,7 +208,7 @@ def read(source, mime_type: str | None = None) -> ContentCredentials | None:
     c2pa = require_c2pa()
     if isinstance(source, (str, Path)):
         path = Path(source)
-        mime_type = mime_type or _MIME.get(path.suffix.lower())
+        mime_type = mime_type or mime_type_for(path)
         if mime_type is None:
             return None
         data = path.read_bytes()

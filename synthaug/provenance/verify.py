@@ -1,6 +1,7 @@
 """``verify``: which files are synthaug output, by watermark and by provenance record."""
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -98,13 +99,17 @@ def _collect(paths) -> list[Path]:
 
 
 def _read(path: Path):
-    """(pixels or array, embedded record or None); raises on unreadable files."""
+    """(pixels or array, embedded record or None, the file's bytes for an image else None).
+
+    An image file is read once: its bytes go to Pillow here and to the C2PA reader later.
+    Raises on unreadable files.
+    """
     suffix = path.suffix.lower()
     if suffix == ".npy":
-        return np.load(path, allow_pickle=False), None
+        return np.load(path, allow_pickle=False), None, None
     if suffix == ".npz":
         with np.load(path, allow_pickle=False) as npz:
-            return (npz["X"] if "X" in npz else npz[npz.files[0]]), None
+            return (npz["X"] if "X" in npz else npz[npz.files[0]]), None, None
     if suffix in DICOM_SUFFIXES:
         try:
             import pydicom
@@ -113,10 +118,11 @@ def _read(path: Path):
         ds = pydicom.dcmread(path)
         element = ds.get((_record.DICOM_PRIVATE_GROUP, 0x1010))
         rec = None if element is None else _record.record_from_dicom_text(element.value)
-        return ds.pixel_array, rec
+        return ds.pixel_array, rec, None
     from PIL import Image
 
-    with Image.open(path) as img:
+    data = path.read_bytes()
+    with Image.open(io.BytesIO(data)) as img:
         img.load()
         rec_text = getattr(img, "text", {}).get(_record.PNG_KEY) if img.format == "PNG" else None
         if img.mode not in ("L", "LA", "I;16", "I;16B", "I;16L", "I", "F", "RGB", "RGBA"):
@@ -132,7 +138,7 @@ def _read(path: Path):
             rec = json.loads(rec_text)
         except json.JSONDecodeError:
             rec = {}
-    return pixels, rec
+    return pixels, rec, data
 
 
 def _record_status(path: Path, pixels, embedded, key, ed25519_public_key):
@@ -147,14 +153,16 @@ def _record_status(path: Path, pixels, embedded, key, ed25519_public_key):
     return status, rec
 
 
-def _content_credentials(path: Path):
-    """The file's C2PA manifest when c2pa-python is installed; None without one (or without it)."""
+def _content_credentials(path: Path, data: bytes | None):
+    """The C2PA manifest in an image file's bytes ``data`` when c2pa-python is installed; None
+    without one (or without c2pa-python, or for a file that is not an image C2PA reads)."""
     from synthaug.provenance import content_credentials
 
-    if path.suffix.lower() not in IMAGE_SUFFIXES or not content_credentials.available():
+    mime_type = content_credentials.mime_type_for(path)
+    if data is None or mime_type is None or not content_credentials.available():
         return None
     try:
-        return content_credentials.read(path)
+        return content_credentials.read(data, mime_type=mime_type)
     except (content_credentials.require_c2pa().C2paError, OSError) as exc:
         # A damaged manifest (c2pa-python raises C2paError subclasses for corrupt JUMBF, truncated
         # files, undecodable assertions): report it as such rather than fail the whole run.
@@ -193,7 +201,7 @@ def verify(paths, key: str | bytes | None = None, *, fpr: float = DEFAULT_FPR,
     results = []
     for path in _collect(paths):
         try:
-            pixels, embedded = _read(path)
+            pixels, embedded, data = _read(path)
         except Exception as exc:  # PIL, numpy and pydicom raise many kinds for a bad file
             results.append(VerifyResult(str(path), False, None, "none", error=f"{type(exc).__name__}: {exc}"))
             continue
@@ -202,7 +210,7 @@ def verify(paths, key: str | bytes | None = None, *, fpr: float = DEFAULT_FPR,
         is_image = path.suffix.lower() in IMAGE_SUFFIXES | DICOM_SUFFIXES
         if is_image and pixels.ndim in (2, 3) and pixels.dtype.kind in "uif":
             wm = detect([pixels], key, fpr=fpr)[0]
-        credentials = _content_credentials(path)
+        credentials = _content_credentials(path, data)
         # A C2PA manifest declaring the file made by a trained model counts, whoever signed it.
         synthetic = (bool(wm is not None and wm.detected) or status not in ("none", "unreadable")
                      or (credentials is not None and (credentials.synthaug_record is not None
