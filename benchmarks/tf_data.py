@@ -27,8 +27,12 @@ Rows
   ``MirroredStrategy`` over both devices (seed 0); per-epoch loss curves, and the largest
   relative gap between the two-device and one-device curves against the seed-to-seed gap.
 
+- compact generator (with ``--compact-vae-params JSON``): one more fit-speed row per dataset,
+  ``augment_compact``, the same ``augment`` with a second VAE of the given (cheaper) parameters,
+  fitted alike, taking turns with the other configurations.
+
 Usage: python benchmarks/tf_data.py [--runs 3] [--quick] [--placement] [--skip-distributed] [--skip-faces]
-       [--out benchmarks/results-tf_data.json]
+       [--skip-sampling] [--compact-vae-params JSON] [--out benchmarks/results-tf_data.json]
 ``--quick`` (a few minutes) fits the generators briefly and runs fewer steps; ``--placement``
 checks that the generator's ops run on the GPU (and says "no GPU" without one).
 """
@@ -83,6 +87,18 @@ def fit_generators(X, y, quick: bool) -> dict:
     return {"VAE": vae, "GAN": gan, "Flow": flow}
 
 
+def compact_vae(X, y, params, quick: bool, results: dict, key: str):
+    """The optional cheaper VAE of the ``augment_compact`` row, fitted like the default one."""
+    if params is None:
+        return None
+    from synthaug import VAE
+
+    vae = VAE(decoder_output="mean", epochs=5 if quick else 100, random_state=0, **params).fit(X, y)
+    results[key] = {"params": params, "epochs": len(vae.history_["loss"])}
+    print(f"fitted: compact VAE {params}, {len(vae.history_['loss'])} epochs")
+    return vae
+
+
 # -- fit speed ----------------------------------------------------------------------------------------
 class _StepTimer:
     def __init__(self):
@@ -119,7 +135,7 @@ def classifier(mix=None, shape=(8, 8), n_classes=10, scale=1 / 16):
     return train, keras.Model(images, body(images))
 
 
-def fit_speed(vae, X, y, X_test, y_test, runs: int, steps: int, scale: float = 1 / 16) -> dict:
+def fit_speed(vae, X, y, X_test, y_test, runs: int, steps: int, scale: float = 1 / 16, compact=None) -> dict:
     import keras
     import tensorflow as tf
 
@@ -138,6 +154,8 @@ def fit_speed(vae, X, y, X_test, y_test, runs: int, steps: int, scale: float = 1
                                 as_inputs(augment(base, vae, ratio=RATIO, seed=0, jit_compile=True))),
         "synthetic_mix": lambda: (classifier(SyntheticMix(vae, RATIO, seed=0), **net), as_inputs(base)),
     }
+    if compact is not None:
+        configs["augment_compact"] = lambda: (classifier(**net), as_inputs(augment(base, compact, ratio=RATIO, seed=0)))
     rates = {name: [] for name in configs}
     accuracy = {name: [] for name in configs}
     for run in range(runs):
@@ -320,6 +338,10 @@ def main(argv=None):
     parser.add_argument("--placement", action="store_true", help="only check GPU placement")
     parser.add_argument("--skip-distributed", action="store_true")
     parser.add_argument("--skip-faces", action="store_true", help="no fit-speed rows on lfw faces")
+    parser.add_argument("--skip-sampling", action="store_true", help="no sampling-speed and pipeline-speed rows")
+    parser.add_argument("--compact-vae-params", type=json.loads, default=None,
+                        help="JSON of VAE parameters for an extra fit-speed row with a second, cheaper VAE, "
+                             "e.g. '{\"conv_filters\": [8, 16], \"hidden_units\": [128]}'")
     parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results-tf_data.json"))
     args = parser.parse_args(argv)
     if args.placement:
@@ -335,7 +357,9 @@ def main(argv=None):
                "date": time.strftime("%Y-%m-%d")}
     generators = fit_generators(X, y, args.quick)
     results["vae_epochs"] = len(generators["VAE"].history_["loss"])
-    results["fit_speed"] = fit_speed(generators["VAE"], X, y, X_test, y_test, args.runs, 15 if args.quick else 40)
+    compact = compact_vae(X, y, args.compact_vae_params, args.quick, results, "compact_vae")
+    results["fit_speed"] = fit_speed(generators["VAE"], X, y, X_test, y_test, args.runs, 15 if args.quick else 40,
+                                     compact=compact)
     if not args.skip_faces:
         from synthaug import VAE
 
@@ -343,10 +367,12 @@ def main(argv=None):
         faces_vae = VAE(decoder_output="mean", epochs=5 if args.quick else 100, random_state=0).fit(F, f)
         results["faces_vae_epochs"] = len(faces_vae.history_["loss"])
         print(f"faces: VAE {results['faces_vae_epochs']} epochs")
+        faces_compact = compact_vae(F, f, args.compact_vae_params, args.quick, results, "faces_compact_vae")
         results["fit_speed_faces"] = fit_speed(faces_vae, F, f, F_test, f_test, args.runs, 15 if args.quick else 40,
-                                               scale=1.0)
-    results["sampling_speed"] = sampling_speed(generators, args.runs, 5 if args.quick else 20)
-    results["pipeline_speed"] = pipeline_speed(generators["VAE"], X, y, args.runs, 20 if args.quick else 60)
+                                               scale=1.0, compact=faces_compact)
+    if not args.skip_sampling:
+        results["sampling_speed"] = sampling_speed(generators, args.runs, 5 if args.quick else 20)
+        results["pipeline_speed"] = pipeline_speed(generators["VAE"], X, y, args.runs, 20 if args.quick else 60)
     if not args.skip_distributed:
         results["distributed"] = distributed(3 if args.quick else 15)
     results["seconds"] = time.perf_counter() - started

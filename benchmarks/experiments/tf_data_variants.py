@@ -12,9 +12,12 @@
 
 Speed does not depend on training, so the VAE is fitted for 5 epochs only. None of the variants
 is shipped (the README says why). Uses synthaug's private ``_mix_batch``/``_LabelPlan``.
+``--vae-params JSON`` changes the VAE (e.g. a cheaper one); ``--cost-only`` stops after part 1.
 Usage: python benchmarks/experiments/tf_data_variants.py [--data digits|faces] [--runs 5]
+       [--vae-params JSON] [--cost-only]
 """
 import argparse
+import json
 import os
 import statistics
 import sys
@@ -86,10 +89,12 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", choices=("digits", "faces"), default="digits")
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--vae-params", type=json.loads, default={}, help="JSON of VAE parameters")
+    parser.add_argument("--cost-only", action="store_true", help="only time the sampler and decoder")
     args = parser.parse_args()
     faces = args.data == "faces"
     X, X_test, y, y_test = bench.faces_split() if faces else bench.digits_split()
-    vae = VAE(decoder_output="mean", epochs=5, random_state=0).fit(X, y)
+    vae = VAE(decoder_output="mean", epochs=5, random_state=0, **args.vae_params).fit(X, y)
 
     for n in (64, 512):
         codes = tf.constant(np.arange(n) % len(vae.classes_), tf.int32)
@@ -98,6 +103,8 @@ def main():
     decode = tf.function(lambda: vae.model_.decode(tf.random.stateless_normal((64, vae.latent_dim), [1, 2]),
                                                    tf.constant(np.arange(64) % len(vae.classes_), tf.int32)))
     print(f"decoder alone, 64 samples: {mean_ms(decode):.2f} ms")
+    if args.cost_only:
+        return
 
     base = tf.data.Dataset.from_tensor_slices((X, y.astype("int32"))).shuffle(len(X), seed=0).repeat().batch(bench.BATCH)
     def identity_map():
