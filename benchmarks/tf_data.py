@@ -135,13 +135,20 @@ def classifier(mix=None, shape=(8, 8), n_classes=10, scale=1 / 16):
     return train, keras.Model(images, body(images))
 
 
+def training_batches(X, y):
+    """The fit-speed rows' input: shuffled (seed 0), repeated batches of (features, int32 labels)."""
+    import tensorflow as tf
+
+    return tf.data.Dataset.from_tensor_slices((X, y.astype("int32"))).shuffle(len(X), seed=0).repeat().batch(BATCH)
+
+
 def fit_speed(vae, X, y, X_test, y_test, runs: int, steps: int, scale: float = 1 / 16, compact=None) -> dict:
     import keras
     import tensorflow as tf
 
     from synthaug.integrations.tf_data import SyntheticMix, augment
 
-    base = tf.data.Dataset.from_tensor_slices((X, y.astype("int32"))).shuffle(len(X), seed=0).repeat().batch(BATCH)
+    base = training_batches(X, y)
     net = dict(shape=tuple(X.shape[1:]), n_classes=len(np.unique(y)), scale=scale)
 
     def as_inputs(ds):

@@ -28,7 +28,7 @@ def main():
     args = parser.parse_args()
     X, _, y, _ = bench.digits_split()
     vae = VAE(decoder_output="mean", epochs=5, random_state=0).fit(X, y)
-    base = tf.data.Dataset.from_tensor_slices((X, y.astype("int32"))).shuffle(len(X), seed=0).repeat().batch(bench.BATCH)
+    base = bench.training_batches(X, y)
     configs = {"plain": lambda: base, "augment": lambda: augment(base, vae, bench.RATIO, seed=0)}
     for run in range(args.runs):
         for name, make in configs.items():

@@ -106,7 +106,7 @@ def main():
     if args.cost_only:
         return
 
-    base = tf.data.Dataset.from_tensor_slices((X, y.astype("int32"))).shuffle(len(X), seed=0).repeat().batch(bench.BATCH)
+    base = bench.training_batches(X, y)
     def identity_map():
         draws = tf.data.Dataset.random(seed=0, rerandomize_each_iteration=True)
         return tf.data.Dataset.zip((base, draws)).map(lambda e, d: e, num_parallel_calls=tf.data.AUTOTUNE,
