@@ -132,6 +132,13 @@ def imbalanced_breast_cancer(seed=0, share=0.10):
     return X[keep], y[keep]
 
 
+# The imbalanced-tabular classifiers, each made for a draw's seed (the experiments reuse them).
+TABULAR_CLASSIFIERS = {
+    "LogisticRegression": lambda seed: LogisticRegression(max_iter=5000),
+    "RandomForestClassifier": lambda seed: RandomForestClassifier(n_estimators=300, random_state=seed, n_jobs=1),
+}
+
+
 def tabular_benchmark(vae_params, folds=5, draws=(0,)):
     """Every sampler and classifier on each draw of the minority rows (draw ``d`` also seeds its
     CV split); rows report the mean over all folds of all draws, and each draw's mean."""
@@ -140,10 +147,7 @@ def tabular_benchmark(vae_params, folds=5, draws=(0,)):
     from synthaug import VAE
     from synthaug.integrations.sklearn import SyntheticAugmenter
 
-    classifiers = {
-        "LogisticRegression": lambda seed: LogisticRegression(max_iter=5000),
-        "RandomForestClassifier": lambda seed: RandomForestClassifier(n_estimators=300, random_state=seed, n_jobs=1),
-    }
+    classifiers = TABULAR_CLASSIFIERS
     samplers = {
         "none": None,
         "SMOTE": lambda s: SMOTE(random_state=s),

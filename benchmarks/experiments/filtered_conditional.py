@@ -47,9 +47,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--draws", type=int, default=4)
     args = parser.parse_args()
-    classifiers = {"LogisticRegression": lambda seed: bench.LogisticRegression(max_iter=5000),
-                   "RandomForestClassifier": lambda seed: bench.RandomForestClassifier(
-                       n_estimators=300, random_state=seed, n_jobs=1)}
+    classifiers = bench.TABULAR_CLASSIFIERS
     samplers = {"SMOTE": lambda X, y, fold: (*SMOTE(random_state=fold).fit_resample(X, y), 1.0),
                 "conditional VAE": lambda X, y, fold: conditional_rows(X, y, fold, filtered=False),
                 "conditional VAE, filtered": lambda X, y, fold: conditional_rows(X, y, fold, filtered=True)}

@@ -39,9 +39,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--draws", type=int, default=4)
     args = parser.parse_args()
-    classifiers = {"LogisticRegression": lambda seed: bench.LogisticRegression(max_iter=5000),
-                   "RandomForestClassifier": lambda seed: bench.RandomForestClassifier(
-                       n_estimators=300, random_state=seed, n_jobs=1)}
+    classifiers = bench.TABULAR_CLASSIFIERS
     scores = {c: {"balanced_accuracy": [], "f1": []} for c in classifiers}
     for seed in range(args.draws):
         X, y = bench.imbalanced_breast_cancer(seed)
