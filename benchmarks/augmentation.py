@@ -124,7 +124,11 @@ def digits_benchmark(seeds, vae_params, ratio):
 # -- 2. imbalanced tabular ------------------------------------------------------------------------
 def imbalanced_breast_cancer(seed=0, share=0.10):
     X, target = load_breast_cancer(return_X_y=True)
-    y = (target == 0).astype(int)  # malignant = 1, the minority and positive class
+    return cut_minority(X, (target == 0).astype(int), seed, share)  # malignant = 1, the positive class
+
+
+def cut_minority(X, y, seed, share=0.10):
+    """Every class-0 row and a random draw (``seed``) of class-1 rows, ``share`` of the rows kept."""
     rng = np.random.RandomState(seed)
     majority, minority = np.flatnonzero(y == 0), np.flatnonzero(y == 1)
     n_min = int(round(share / (1 - share) * len(majority)))

@@ -39,12 +39,7 @@ K, VOTES, OVERSAMPLE = 5, 3, 4
 def imbalanced_digits(seed, digit=3, share=0.10):
     """Digits as a binary task, ``digit`` (label 1) against the rest, cut to ``share`` of the rows."""
     X, target = load_digits(return_X_y=True)
-    y = (target == digit).astype(int)
-    rng = np.random.RandomState(seed)
-    majority, minority = np.flatnonzero(y == 0), np.flatnonzero(y == 1)
-    n_min = int(round(share / (1 - share) * len(majority)))
-    keep = np.sort(np.concatenate([majority, rng.choice(minority, n_min, replace=False)]))
-    return X[keep], y[keep]
+    return bench.cut_minority(X, (target == digit).astype(int), seed, share)
 
 
 def conditional_rows(X, y, seed):
