@@ -6,13 +6,14 @@ Heavy modules (TensorFlow, Keras) are imported on first use of a public name, so
 from importlib import import_module
 
 __version__ = "0.1.0"
-__all__ = ["VAE", "GAN", "Flow", "PixelCNN", "GenerativeEstimator", "load", "evaluate", "EvaluationReport", "pretrained"]
+__all__ = ["VAE", "GAN", "Flow", "PixelCNN", "PoseModel", "GenerativeEstimator", "load", "evaluate", "EvaluationReport", "pretrained"]
 
 _LAZY = {
     "VAE": "synthaug.models.vae",
     "Flow": "synthaug.models.flow",
     "GAN": "synthaug.models.gan",
     "PixelCNN": "synthaug.models.pixelcnn",
+    "PoseModel": "synthaug.models.pose",
     "GenerativeEstimator": "synthaug.base",
     "load": "synthaug.base",
     "evaluate": "synthaug.evaluation",

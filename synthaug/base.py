@@ -575,6 +575,7 @@ _MODEL_CLASSES = {
     "Flow": "synthaug.models.flow",
     "GAN": "synthaug.models.gan",
     "PixelCNN": "synthaug.models.pixelcnn",
+    "PoseModel": "synthaug.models.pose",
 }
 
 
