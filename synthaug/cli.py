@@ -31,9 +31,10 @@ def cli():
 
 
 # -- shared pieces of the commands --------------------------------------------------------------------
-MODELS = ("vae", "gan", "flow", "pixelcnn")
+MODELS = ("vae", "gan", "flow", "pixelcnn", "pose")
 _MODEL_CLASSES = {"vae": ("synthaug.models.vae", "VAE"), "gan": ("synthaug.models.gan", "GAN"),
-                  "flow": ("synthaug.models.flow", "Flow"), "pixelcnn": ("synthaug.models.pixelcnn", "PixelCNN")}
+                  "flow": ("synthaug.models.flow", "Flow"), "pixelcnn": ("synthaug.models.pixelcnn", "PixelCNN"),
+                  "pose": ("synthaug.models.pose", "PoseModel")}
 
 
 class ImageSize(click.ParamType):
@@ -125,7 +126,7 @@ def fit(data, output, model, epochs, batch_size, learning_rate, latent_dim, resi
     """
     if output.exists() and not overwrite:
         raise click.BadParameter(f"{output} exists; pass --overwrite to replace it", param_hint="--output")
-    if latent_dim is not None and model in ("flow", "pixelcnn"):
+    if latent_dim is not None and model in ("flow", "pixelcnn", "pose"):
         raise click.BadParameter(f"the {model} has no latent dimension", param_hint="--latent-dim")
     ds = _read_or_fail(data, resize)  # before the generator, whose import loads TensorFlow
     generator = _make_generator(model, seed=seed, quiet=quiet or as_json, params=config_params(), epochs=epochs,

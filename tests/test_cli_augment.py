@@ -87,11 +87,12 @@ def test_nifti_volume_gives_synthetic_nifti_with_its_affine(tmp_path):
     assert np.asarray(img.dataobj).dtype.name == "int16"  # the input's dtype (big-endian as its header)
 
 
-def test_image_folder_gives_real_and_synthetic_in_class_folders(image_dir, tmp_path):
+@pytest.mark.parametrize("model", ["gan", "pose"])
+def test_image_folder_gives_real_and_synthetic_in_class_folders(image_dir, tmp_path, model):
     from synthaug.io import read_data
 
     out = tmp_path / "out"
-    result = run(image_dir, "-o", out, "--epochs", 1, "--ratio", 0.5, "--model", "gan", "-q")
+    result = run(image_dir, "-o", out, "--epochs", 1, "--ratio", 0.5, "--model", model, "-q")
     assert result.exit_code == 0, result.output
     for label in ("class0", "class1"):
         names = sorted(p.name for p in (out / label).iterdir())
