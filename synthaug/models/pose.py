@@ -63,7 +63,8 @@ def warp(images, matrices):
 class PoseSampler(keras.Model):
     """The fitted pose model as Keras weights (so it saves to ``.keras`` and loads in safe mode).
 
-    ``images`` are the training images in network units, ``poses`` their registered poses,
+    ``images`` are the training images in network units, ``poses`` their registered poses
+    (tangent vectors) and ``image_matrices`` the poses' affine matrices,
     ``members[k, :counts[k]]`` the images of class ``k``, ``pose_mean[k]`` the mean pose of class
     ``k`` and ``pose_cholesky`` the Cholesky factor of the poses' covariance within a class
     (pooled over classes).
@@ -81,6 +82,7 @@ class PoseSampler(keras.Model):
 
         self.images = weight("images", (self.n_images,) + self.image_shape)
         self.poses = weight("poses", (self.n_images, POSE_DIM))
+        self.image_matrices = weight("image_matrices", (self.n_images, 3, 3))
         self.members = weight("members", (self.n_classes, self.max_per_class), "int32")
         self.counts = weight("counts", (self.n_classes,), "int32")
         self.pose_mean = weight("pose_mean", (self.n_classes, POSE_DIM))
@@ -97,7 +99,7 @@ class PoseSampler(keras.Model):
         new_pose = tf.gather(self.pose_mean, codes) + pose_scale * tf.matmul(
             tf.cast(normals, tf.float32), self.pose_cholesky, transpose_b=True)
         # The image's own pose maps the template's frame into the image; undo the new pose first.
-        matrices = tf.matmul(pose_matrices(tf.gather(self.poses, index)), pose_matrices(-new_pose))
+        matrices = tf.matmul(tf.gather(self.image_matrices, index), pose_matrices(-new_pose))
         return warp(tf.gather(self.images, index), matrices)
 
     def get_config(self):
@@ -275,9 +277,10 @@ class PoseModel(GenerativeEstimator):
             members[k, :counts[k]] = np.flatnonzero(codes == k)
         self.model_ = PoseSampler(len(images), image_shape, n_classes, counts.max())
         for variable, value in zip(
-                (self.model_.images, self.model_.poses, self.model_.members, self.model_.counts,
-                 self.model_.pose_mean, self.model_.pose_cholesky),
-                (images, poses, members, counts, pose_mean, np.linalg.cholesky(covariance))):
+                (self.model_.images, self.model_.poses, self.model_.image_matrices, self.model_.members,
+                 self.model_.counts, self.model_.pose_mean, self.model_.pose_cholesky),
+                (images, poses, pose_matrices(poses).numpy(), members, counts, pose_mean,
+                 np.linalg.cholesky(covariance))):
             variable.assign(np.asarray(value, dtype=variable.dtype))
         self.history_ = {"alignment_error": errors}
         return self

@@ -51,6 +51,17 @@ def test_identity_pose_returns_the_image_and_inverse_poses_cancel():
     np.testing.assert_allclose(product[0], np.eye(3), atol=1e-5)
 
 
+def test_pose_matrices_are_the_matrix_exponential():
+    from scipy.linalg import expm
+
+    rng = np.random.RandomState(0)
+    tangents = rng.normal(size=(30, 6)) * np.repeat([0.05, 0.3, 1.0], 10)[:, None]
+    ours = pose_matrices(tangents.astype(np.float32)).numpy()
+    for v, M in zip(tangents, ours):
+        exact = expm(np.vstack([v.reshape(2, 3), np.zeros((1, 3))]))
+        np.testing.assert_allclose(M, exact, rtol=1e-4, atol=1e-5)
+
+
 def test_a_pure_shift_moves_pixels_by_the_right_amount():
     image = np.zeros((1, 9, 9, 1), np.float32)
     image[0, 4, 4, 0] = 1.0
