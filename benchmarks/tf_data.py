@@ -30,9 +30,12 @@ Rows
 - compact generator (with ``--compact-vae-params JSON``): one more fit-speed row per dataset,
   ``augment_compact``, the same ``augment`` with a second VAE of the given (cheaper) parameters,
   fitted alike, taking turns with the other configurations.
+- pose generator (with ``--pose``): one more fit-speed row per dataset, ``augment_pose``, the same
+  ``augment`` with a ``PoseModel()`` (defaults) fitted on the same training split: its sampler is
+  one bilinear warp of a training image per sample, far less arithmetic than a decoder.
 
 Usage: python benchmarks/tf_data.py [--runs 3] [--quick] [--placement] [--skip-distributed] [--skip-faces]
-       [--skip-sampling] [--compact-vae-params JSON] [--out benchmarks/results-tf_data.json]
+       [--skip-sampling] [--compact-vae-params JSON] [--pose] [--out benchmarks/results-tf_data.json]
 ``--quick`` (a few minutes) fits the generators briefly and runs fewer steps; ``--placement``
 checks that the generator's ops run on the GPU (and says "no GPU" without one).
 """
@@ -142,7 +145,22 @@ def training_batches(X, y):
     return tf.data.Dataset.from_tensor_slices((X, y.astype("int32"))).shuffle(len(X), seed=0).repeat().batch(BATCH)
 
 
-def fit_speed(vae, X, y, X_test, y_test, runs: int, steps: int, scale: float = 1 / 16, compact=None) -> dict:
+def pose_model(X, y, enabled: bool, results: dict, key: str):
+    """The optional PoseModel of the ``augment_pose`` row (defaults), fitted on the training split."""
+    if not enabled:
+        return None
+    from synthaug import PoseModel
+
+    started = time.perf_counter()
+    pose = PoseModel(random_state=0).fit(X, y)
+    results[key] = {"fit_s": time.perf_counter() - started, "alignment_error": pose.history_["alignment_error"]}
+    print(f"fitted: PoseModel in {results[key]['fit_s']:.1f} s")
+    return pose
+
+
+def fit_speed(vae, X, y, X_test, y_test, runs: int, steps: int, scale: float = 1 / 16, extra=None) -> dict:
+    """Steps/s of the plain fit and of each augmented one; ``extra`` maps more row names to generators
+    for ``augment`` (e.g. ``{"augment_compact": compact_vae}``)."""
     import keras
     import tensorflow as tf
 
@@ -161,8 +179,10 @@ def fit_speed(vae, X, y, X_test, y_test, runs: int, steps: int, scale: float = 1
                                 as_inputs(augment(base, vae, ratio=RATIO, seed=0, jit_compile=True))),
         "synthetic_mix": lambda: (classifier(SyntheticMix(vae, RATIO, seed=0), **net), as_inputs(base)),
     }
-    if compact is not None:
-        configs["augment_compact"] = lambda: (classifier(**net), as_inputs(augment(base, compact, ratio=RATIO, seed=0)))
+    for name, generator in (extra or {}).items():
+        if generator is not None:
+            configs[name] = (lambda g=generator: (classifier(**net),
+                                                   as_inputs(augment(base, g, ratio=RATIO, seed=0))))
     rates = {name: [] for name in configs}
     accuracy = {name: [] for name in configs}
     for run in range(runs):
@@ -349,6 +369,7 @@ def main(argv=None):
     parser.add_argument("--compact-vae-params", type=json.loads, default=None,
                         help="JSON of VAE parameters for an extra fit-speed row with a second, cheaper VAE, "
                              "e.g. '{\"conv_filters\": [8, 16], \"hidden_units\": [128]}'")
+    parser.add_argument("--pose", action="store_true", help="an extra fit-speed row with a PoseModel")
     parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results-tf_data.json"))
     args = parser.parse_args(argv)
     if args.placement:
@@ -364,9 +385,10 @@ def main(argv=None):
                "date": time.strftime("%Y-%m-%d")}
     generators = fit_generators(X, y, args.quick)
     results["vae_epochs"] = len(generators["VAE"].history_["loss"])
-    compact = compact_vae(X, y, args.compact_vae_params, args.quick, results, "compact_vae")
+    extra = {"augment_compact": compact_vae(X, y, args.compact_vae_params, args.quick, results, "compact_vae"),
+             "augment_pose": pose_model(X, y, args.pose, results, "pose_model")}
     results["fit_speed"] = fit_speed(generators["VAE"], X, y, X_test, y_test, args.runs, 15 if args.quick else 40,
-                                     compact=compact)
+                                     extra=extra)
     if not args.skip_faces:
         from synthaug import VAE
 
@@ -374,9 +396,11 @@ def main(argv=None):
         faces_vae = VAE(decoder_output="mean", epochs=5 if args.quick else 100, random_state=0).fit(F, f)
         results["faces_vae_epochs"] = len(faces_vae.history_["loss"])
         print(f"faces: VAE {results['faces_vae_epochs']} epochs")
-        faces_compact = compact_vae(F, f, args.compact_vae_params, args.quick, results, "faces_compact_vae")
+        extra = {"augment_compact": compact_vae(F, f, args.compact_vae_params, args.quick, results,
+                                                "faces_compact_vae"),
+                 "augment_pose": pose_model(F, f, args.pose, results, "faces_pose_model")}
         results["fit_speed_faces"] = fit_speed(faces_vae, F, f, F_test, f_test, args.runs, 15 if args.quick else 40,
-                                               scale=1.0, compact=faces_compact)
+                                               scale=1.0, extra=extra)
     if not args.skip_sampling:
         results["sampling_speed"] = sampling_speed(generators, args.runs, 5 if args.quick else 20)
         results["pipeline_speed"] = pipeline_speed(generators["VAE"], X, y, args.runs, 20 if args.quick else 60)
