@@ -98,7 +98,8 @@ class PoseSampler(keras.Model):
         index = tf.gather_nd(self.members, tf.stack([codes, pick], axis=1))
         new_pose = tf.gather(self.pose_mean, codes) + pose_scale * tf.matmul(
             tf.cast(normals, tf.float32), self.pose_cholesky, transpose_b=True)
-        # The image's own pose maps the template's frame into the image; undo the new pose first.
+        # Registration found M_i with x_i(M_i p) ~ template(p): the image brought to the template's
+        # pose is c_i(p) = x_i(M_i p). In the new pose M the sample is c_i(M^-1 q) = x_i(M_i M^-1 q).
         matrices = tf.matmul(tf.gather(self.image_matrices, index), pose_matrices(-new_pose))
         return warp(tf.gather(self.images, index), matrices)
 
