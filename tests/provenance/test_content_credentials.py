@@ -71,6 +71,33 @@ def test_write_samples_and_verify(signer, tmp_path):
         assert result.to_dict()["c2pa"] == "Valid"
 
 
+def test_verify_reads_each_image_file_once(signer, tmp_path, monkeypatch):
+    """Pillow and the C2PA reader get the same bytes: one read per image, no second open."""
+    import builtins
+
+    X = np.stack([_image(i) for i in range(2)])
+    paths = write_samples(X, tmp_path / "out", record=build_record(seed=0, watermarked=False), key=USER_KEY,
+                          c2pa_signer=signer)
+    images = {str(p.resolve()) for p in paths}
+    reads = []
+    read_bytes, real_open = Path.read_bytes, builtins.open
+
+    def counting_read_bytes(self):
+        reads.append(str(Path(self).resolve()))
+        return read_bytes(self)
+
+    def counting_open(file, *args, **kwargs):
+        if isinstance(file, (str, Path)):
+            reads.append(str(Path(file).resolve()))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "read_bytes", counting_read_bytes)
+    monkeypatch.setattr(builtins, "open", counting_open)
+    results = verify(tmp_path / "out", key=USER_KEY)
+    assert all(r.content_credentials.valid for r in results)
+    assert sorted(r for r in reads if r in images) == sorted(images)
+
+
 def test_verify_counts_another_tools_ai_manifest_and_reports_a_damaged_one(signer, tmp_path):
     # A manifest without synthaug's record that still declares trainedAlgorithmicMedia (as another
     # generator's would), on an image with no watermark and no synthaug record: synthetic.
