@@ -127,7 +127,7 @@ def fit(data, output, model, epochs, batch_size, learning_rate, latent_dim, resi
     if output.exists() and not overwrite:
         raise click.BadParameter(f"{output} exists; pass --overwrite to replace it", param_hint="--output")
     if latent_dim is not None and model in ("flow", "pixelcnn", "pose"):
-        raise click.BadParameter(f"the {model} has no latent dimension", param_hint="--latent-dim")
+        raise click.BadParameter(f"--model {model} has no latent dimension", param_hint="--latent-dim")
     ds = _read_or_fail(data, resize)  # before the generator, whose import loads TensorFlow
     generator = _make_generator(model, seed=seed, quiet=quiet or as_json, params=config_params(), epochs=epochs,
                                 batch_size=batch_size, learning_rate=learning_rate, latent_dim=latent_dim)

@@ -75,6 +75,17 @@ def test_fit_npz_and_bad_model_file(tmp_path):
     assert result.exit_code == 1 and "not a synthaug model file" in result.output
 
 
+def test_pose_model_refuses_tabular_data_and_a_latent_dimension(tmp_path):
+    d = load_digits()
+    np.savez(tmp_path / "d.npz", X=d.data[:50], y=d.target[:50])
+    args = ["fit", str(tmp_path / "d.npz"), "-o", str(tmp_path / "m.synthaug"), "--model", "pose", "-q"]
+    result = CliRunner().invoke(cli, args + ["--latent-dim", "3"])
+    assert result.exit_code == 2 and "--model pose has no latent dimension" in result.output
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 1 and "PoseModel needs images" in result.output
+    assert not (tmp_path / "m.synthaug").exists()
+
+
 def test_empty_folder_is_a_clear_error(tmp_path):
     (tmp_path / "empty").mkdir()
     result = CliRunner().invoke(cli, ["fit", str(tmp_path / "empty"), "-o", str(tmp_path / "m.synthaug")])
