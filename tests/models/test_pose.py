@@ -13,7 +13,7 @@ tf = pytest.importorskip("tensorflow")
 import synthaug  # noqa: E402
 from synthaug import PoseModel  # noqa: E402
 from synthaug.integrations.sklearn import SyntheticAugmenter  # noqa: E402
-from synthaug.integrations.tf_data import augment  # noqa: E402
+from synthaug.integrations.tf_data import SyntheticMix, augment  # noqa: E402
 from synthaug.models.pose import pose_matrices, register, warp  # noqa: E402
 
 DIGITS = load_digits()
@@ -162,7 +162,7 @@ def test_same_seed_same_samples_save_load_pickle_clone(fitted, tmp_path):
     assert clone(fitted).get_params() == fitted.get_params() and not hasattr(clone(fitted), "model_")
 
 
-def test_in_graph_sampling_for_tf_data(fitted):
+def test_in_graph_sampling_for_tf_data_and_the_keras_layer(fitted):
     X, y, _, _ = few_per_class(0)
     ds = tf.data.Dataset.from_tensor_slices((X.astype("float32"), y)).batch(20)
     mixed = augment(ds, fitted, ratio=0.5, seed=0)
@@ -174,6 +174,11 @@ def test_in_graph_sampling_for_tf_data(fitted):
     assert 0.3 < replaced.mean() < 0.7 and out.min() >= 0 and out.max() <= 16
     xla = np.concatenate([x.numpy() for x, _ in augment(ds, fitted, ratio=0.5, seed=0, jit_compile=True)])
     assert xla.shape == out.shape
+    mix = SyntheticMix(fitted, ratio=0.5, seed=0)  # the layer form, inside a model's training step
+    images = X.astype("float32")
+    np.testing.assert_array_equal(mix([images, y], training=False).numpy(), images)
+    mixed = mix([images, y], training=True).numpy()
+    assert mixed.shape == images.shape and 40 <= np.any(mixed != images, axis=(1, 2)).sum() <= 52
 
 
 # -- errors -------------------------------------------------------------------------------------------
