@@ -18,6 +18,13 @@ from synthaug._param_validation import NON_NEGATIVE, POSITIVE, POSITIVE_INT
 from synthaug.base import GenerativeEstimator
 
 POSE_DIM = 6  # the 2x3 top rows of a 3x3 affine matrix's logarithm
+# Values per chunk of images warped at once in fit and generate (4 Mi floats, 16 MiB a tensor):
+# large images go in smaller chunks. Poses are independent, so chunking never changes a result.
+_VALUES_PER_CHUNK = 2 ** 22
+
+
+def _chunk_size(image_shape, limit: int) -> int:
+    return max(1, min(int(limit), _VALUES_PER_CHUNK // int(np.prod(image_shape))))
 
 
 def pose_matrices(tangents):
@@ -167,7 +174,8 @@ class PoseModel(GenerativeEstimator):
     epochs : int, default=300
         Adam steps per registration round (each moves the pose of every image).
     batch_size : int, default=1024
-        Images registered at once (their poses are independent, so this bounds memory only).
+        Images registered at once, at most 4 Mi pixel values' worth (their poses are independent,
+        so this bounds memory only).
     learning_rate : float, default=0.02
         Adam's learning rate for the poses.
     random_state : int, RandomState or None, default=None
@@ -260,7 +268,7 @@ class PoseModel(GenerativeEstimator):
         templates = class_means(images)
         errors = [float(np.mean((images - templates) ** 2))]
         options = dict(penalty=float(self.pose_penalty), steps=self.epochs, learning_rate=self.learning_rate,
-                       batch_size=self.batch_size)
+                       batch_size=_chunk_size(image_shape, self.batch_size))
         for round_ in range(self.n_rounds):
             poses, error = register(images, templates, **options)
             errors.append(error)
@@ -296,8 +304,9 @@ class PoseModel(GenerativeEstimator):
         codes = np.zeros(n_samples, np.int32) if codes is None else np.asarray(codes, np.int32)
         uniforms = rng.random_sample(n_samples).astype(np.float32)
         normals = rng.standard_normal((n_samples, POSE_DIM)).astype(np.float32)
-        out = [self.model_.resample(codes[i:i + 4096], uniforms[i:i + 4096], normals[i:i + 4096],
-                                    float(self.pose_scale)).numpy() for i in range(0, n_samples, 4096)]
+        step = _chunk_size(self.model_.image_shape, 4096)
+        out = [self.model_.resample(codes[i:i + step], uniforms[i:i + step], normals[i:i + step],
+                                    float(self.pose_scale)).numpy() for i in range(0, n_samples, step)]
         return np.concatenate(out).reshape(n_samples, -1)
 
     def _sample_network_graph(self, n, codes, seed, model):

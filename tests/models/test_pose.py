@@ -81,6 +81,15 @@ def test_registration_recovers_a_known_pose():
     assert error < 0.01 * np.mean(image ** 2)
 
 
+def test_registration_in_chunks_gives_the_same_poses():
+    X = DIGITS.images[:30, :, :, None].astype(np.float32) / 16
+    template = np.repeat(X.mean(0, keepdims=True), 30, axis=0)
+    options = dict(penalty=0.1, steps=50, learning_rate=0.02)
+    whole, _ = register(X, template, batch_size=1024, **options)
+    chunked, _ = register(X, template, batch_size=7, **options)
+    np.testing.assert_allclose(chunked, whole, atol=1e-5)
+
+
 def test_warp_gradients_reach_the_pose():
     image = tf.constant(photo())
     pose = tf.Variable(tf.zeros((1, 6)))
