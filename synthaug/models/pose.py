@@ -217,8 +217,6 @@ class PoseModel(GenerativeEstimator):
     ((4, 8, 8), [0, 1, 2, 3])
     """
 
-    _progress_keys = ("alignment_error",)
-
     _parameter_constraints = {
         "pose_penalty": NON_NEGATIVE, "pose_scale": NON_NEGATIVE, "n_rounds": POSITIVE_INT, "epochs": POSITIVE_INT,
         "batch_size": POSITIVE_INT, "learning_rate": POSITIVE,
@@ -262,10 +260,10 @@ class PoseModel(GenerativeEstimator):
         codes = np.zeros(len(images), np.int64) if codes is None else np.asarray(codes)
         n_classes = int(codes.max()) + 1
 
-        def class_means(values):
-            return np.stack([values[codes == k].mean(0) for k in range(n_classes)])[codes]
+        def class_means(values):  # (n_classes, ...) means of values over each class's images
+            return np.stack([values[codes == k].mean(0) for k in range(n_classes)])
 
-        templates = class_means(images)
+        templates = class_means(images)[codes]
         errors = [float(np.mean((images - templates) ** 2))]
         options = dict(penalty=float(self.pose_penalty), steps=self.epochs, learning_rate=self.learning_rate,
                        batch_size=_chunk_size(image_shape, self.batch_size))
@@ -275,8 +273,8 @@ class PoseModel(GenerativeEstimator):
             if self.verbose:
                 print(f"PoseModel: round {round_ + 1}/{self.n_rounds}, alignment error {error:.4f}", flush=True)
             if round_ + 1 < self.n_rounds:
-                templates = class_means(warp(images, pose_matrices(poses)).numpy())
-        pose_mean = np.stack([poses[codes == k].mean(0) for k in range(n_classes)])
+                templates = class_means(warp(images, pose_matrices(poses)).numpy())[codes]
+        pose_mean = class_means(poses)
         deviations = poses - pose_mean[codes]
         dof = max(len(poses) - n_classes, 1)
         covariance = deviations.T @ deviations / dof + 1e-6 * np.eye(POSE_DIM)

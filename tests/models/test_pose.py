@@ -158,6 +158,15 @@ def test_unconditional_and_colour_images():
     np.testing.assert_array_equal(X[..., 0], X[..., 1])  # one warp for every channel
 
 
+def test_a_class_with_one_image_gets_the_pooled_poses():
+    idx = np.concatenate([np.flatnonzero(DIGITS.target == 0)[:10], np.flatnonzero(DIGITS.target == 1)[:10],
+                          np.flatnonzero(DIGITS.target == 2)[:1]])
+    model = PoseModel(epochs=50, n_rounds=1).fit(DIGITS.images[idx], DIGITS.target[idx])
+    X, y = model.generate(20, y=2, random_state=0)
+    assert set(y.tolist()) == {2} and np.all(np.isfinite(X))
+    assert len({x.tobytes() for x in X}) == 20  # one appearance, twenty poses
+
+
 def test_same_seed_same_samples_save_load_pickle_clone(fitted, tmp_path):
     a, ya = fitted.generate(20, random_state=3)
     b, yb = fitted.generate(20, random_state=3)
