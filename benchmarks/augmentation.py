@@ -174,6 +174,33 @@ TABULAR_CLASSIFIERS = {
 }
 
 
+def sampler_scores(samplers, draws, folds=5, load=None):
+    """Balanced accuracy and minority F1 of every sampler with every ``TABULAR_CLASSIFIERS`` entry.
+
+    ``samplers`` maps names to ``None`` (no resampling) or ``make(seed)`` returning an object with
+    ``fit_resample``; ``load(draw)`` gives (X, y) (default: :func:`imbalanced_breast_cancer`), and
+    the draw seeds its stratified CV split. Each training fold is standardised and resampled with
+    seed = the fold's index. Returns ``{(classifier, sampler): {"balanced_accuracy": [...],
+    "f1": [...]}}``, one value per fold of every draw, in order.
+    """
+    load = imbalanced_breast_cancer if load is None else load
+    results = {(c, s): {"balanced_accuracy": [], "f1": []} for c in TABULAR_CLASSIFIERS for s in samplers}
+    for seed in draws:
+        X, y = load(seed)
+        cv = StratifiedKFold(folds, shuffle=True, random_state=seed)
+        for fold, (train, test) in enumerate(cv.split(X, y)):
+            scaler = StandardScaler().fit(X[train])
+            X_train, X_test = scaler.transform(X[train]), scaler.transform(X[test])
+            for s_name, make in samplers.items():
+                X_res, y_res = (X_train, y[train]) if make is None else make(fold).fit_resample(X_train, y[train])
+                for c_name, clf in TABULAR_CLASSIFIERS.items():
+                    pred = clf(seed).fit(X_res, y_res).predict(X_test)
+                    results[c_name, s_name]["balanced_accuracy"].append(balanced_accuracy_score(y[test], pred))
+                    results[c_name, s_name]["f1"].append(f1_score(y[test], pred))
+            print(f"  draw {seed} fold {fold} done", flush=True)
+    return results
+
+
 def tabular_benchmark(vae_params, folds=5, draws=(0,)):
     """Every sampler and classifier on each draw of the minority rows (draw ``d`` also seeds its
     CV split); rows report the mean over all folds of all draws, and each draw's mean."""
@@ -182,7 +209,6 @@ def tabular_benchmark(vae_params, folds=5, draws=(0,)):
     from synthaug import VAE
     from synthaug.integrations.sklearn import SyntheticAugmenter
 
-    classifiers = TABULAR_CLASSIFIERS
     samplers = {
         "none": None,
         "SMOTE": lambda s: SMOTE(random_state=s),
@@ -191,20 +217,8 @@ def tabular_benchmark(vae_params, folds=5, draws=(0,)):
         "synthaug (one conditional VAE)": lambda s: SyntheticAugmenter(
             VAE(random_state=s, **vae_params), random_state=s),
     }
-    results = {(c, s): {"balanced_accuracy": [], "f1": []} for c in classifiers for s in samplers}
-    for seed in draws:
-        X, y = imbalanced_breast_cancer(seed)
-        cv = StratifiedKFold(folds, shuffle=True, random_state=seed)
-        for fold, (train, test) in enumerate(cv.split(X, y)):
-            scaler = StandardScaler().fit(X[train])
-            X_train, X_test = scaler.transform(X[train]), scaler.transform(X[test])
-            for s_name, make in samplers.items():
-                X_res, y_res = (X_train, y[train]) if make is None else make(fold).fit_resample(X_train, y[train])
-                for c_name, clf in classifiers.items():
-                    pred = clf(seed).fit(X_res, y_res).predict(X_test)
-                    results[c_name, s_name]["balanced_accuracy"].append(balanced_accuracy_score(y[test], pred))
-                    results[c_name, s_name]["f1"].append(f1_score(y[test], pred))
-            print(f"  draw {seed} fold {fold} done", flush=True)
+    results = sampler_scores(samplers, draws, folds)
+    X, y = imbalanced_breast_cancer(draws[-1])
 
     def per_draw(scores):
         return [float(np.mean(scores[i:i + folds])) for i in range(0, len(scores), folds)]

@@ -27,9 +27,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 import numpy as np  # noqa: E402
-from sklearn.metrics import balanced_accuracy_score, f1_score  # noqa: E402
-from sklearn.model_selection import StratifiedKFold  # noqa: E402
-from sklearn.preprocessing import StandardScaler  # noqa: E402
 
 import augmentation as bench  # noqa: E402
 from synthaug import Flow  # noqa: E402
@@ -39,16 +36,22 @@ K, VOTES, OVERSAMPLE = 5, 3, 4
 FLOW = dict(n_layers=4, hidden_units=(64,), epochs=300, batch_size=16, validation_fraction=0.0, noise_std=0.0)
 
 
-def filtered_flow_rows(X, y, params, seed):
-    """The training fold plus flow rows for the minority class (label 1) that pass the neighbour filter."""
-    from sklearn.neighbors import KNeighborsClassifier
+class FilteredFlowSampler:
+    """One flow on the minority class (label 1); of 4x the missing rows it draws, those that pass the
+    neighbour filter are added, up to the missing count."""
 
-    need = int((y == 0).sum() - (y == 1).sum())
-    flow = Flow(random_state=seed, **params).fit(X[y == 1])
-    new = flow.generate(need * OVERSAMPLE, random_state=seed)
-    votes = KNeighborsClassifier(K).fit(X, y).predict_proba(new)[:, 1] * K
-    kept = new[votes >= VOTES - 1e-9][:need]
-    return np.vstack([X, kept]), np.r_[y, np.ones(len(kept), int)]
+    def __init__(self, params, seed):
+        self.params, self.seed = params, seed
+
+    def fit_resample(self, X, y):
+        from sklearn.neighbors import KNeighborsClassifier
+
+        need = int((y == 0).sum() - (y == 1).sum())
+        flow = Flow(random_state=self.seed, **self.params).fit(X[y == 1])
+        new = flow.generate(need * OVERSAMPLE, random_state=self.seed)
+        votes = KNeighborsClassifier(K).fit(X, y).predict_proba(new)[:, 1] * K
+        kept = new[votes >= VOTES - 1e-9][:need]
+        return np.vstack([X, kept]), np.r_[y, np.ones(len(kept), int)]
 
 
 def main():
@@ -67,28 +70,14 @@ def main():
                                                                        fit_per_class=True, random_state=s),
     }
     if args.filter:
-        samplers["synthaug (one Flow per class, filtered)"] = "filtered"
-    scores = {(c, s): {"balanced accuracy": [], "F1": []} for c in bench.TABULAR_CLASSIFIERS for s in samplers}
+        samplers["synthaug (one Flow per class, filtered)"] = lambda s: FilteredFlowSampler(params, s)
     started = time.perf_counter()
-    for seed in draws:
-        X, y = bench.imbalanced_breast_cancer(seed)
-        cv = StratifiedKFold(5, shuffle=True, random_state=seed)
-        for fold, (train, test) in enumerate(cv.split(X, y)):
-            scaler = StandardScaler().fit(X[train])
-            X_train, X_test = scaler.transform(X[train]), scaler.transform(X[test])
-            for s_name, make in samplers.items():
-                X_res, y_res = (filtered_flow_rows(X_train, y[train], params, fold) if make == "filtered"
-                                else make(fold).fit_resample(X_train, y[train]))
-                for c_name, clf in bench.TABULAR_CLASSIFIERS.items():
-                    pred = clf(seed).fit(X_res, y_res).predict(X_test)
-                    scores[c_name, s_name]["balanced accuracy"].append(balanced_accuracy_score(y[test], pred))
-                    scores[c_name, s_name]["F1"].append(f1_score(y[test], pred))
-        print(f"  draw {seed} done", flush=True)
+    scores = bench.sampler_scores(samplers, draws)
     print(f"\nFlow {params}, draws {draws}, {time.perf_counter() - started:.0f} s; means over all folds")
     print("| classifier | resampling | balanced accuracy | F1 (malignant) |")
     print("| --- | --- | ---: | ---: |")
     for (c_name, s_name), row in scores.items():
-        print(f"| {c_name} | {s_name} | {np.mean(row['balanced accuracy']):.4f} | {np.mean(row['F1']):.4f} |")
+        print(f"| {c_name} | {s_name} | {np.mean(row['balanced_accuracy']):.4f} | {np.mean(row['f1']):.4f} |")
 
 
 if __name__ == "__main__":
