@@ -167,6 +167,14 @@ def test_a_class_with_one_image_gets_the_pooled_poses():
     assert len({x.tobytes() for x in X}) == 20  # one appearance, twenty poses
 
 
+def test_constant_images_have_nothing_to_align_and_come_back_unchanged():
+    X = np.full((12, 8, 8), 5.0)
+    model = PoseModel(epochs=20, n_rounds=1).fit(X, np.repeat([0, 1], 6))
+    G, labels = model.generate(5, y=1, random_state=0)
+    np.testing.assert_array_equal(G, np.full((5, 8, 8), 5.0))
+    assert labels.tolist() == [1] * 5 and np.abs(model.poses_).max() == 0.0
+
+
 def test_same_seed_same_samples_save_load_pickle_clone(fitted, tmp_path):
     a, ya = fitted.generate(20, random_state=3)
     b, yb = fitted.generate(20, random_state=3)
@@ -211,6 +219,8 @@ def test_errors_name_the_problem():
         PoseModel().fit(tf.data.Dataset.from_tensor_slices(DIGITS.images[:10]))
     with pytest.raises(ValueError, match="pose_penalty"):
         PoseModel(pose_penalty=-1).fit(DIGITS.images[:10])
+    with pytest.raises(ValueError, match=r"labels not seen in fit: \[11\]"):
+        PoseModel(epochs=5, n_rounds=1).fit(DIGITS.images[:40], DIGITS.target[:40]).generate(3, y=11)
     bad = DIGITS.images[:10].copy()
     bad[3, 2, 2] = np.nan
     with pytest.raises(ValueError, match="NaN|finite"):
