@@ -263,7 +263,12 @@ callable or None, default="auto"
             if n:
                 rows = np.flatnonzero(y == c)
                 X_c = X.iloc[rows] if out["X_frame"] else X[rows]
-                self.generator_[_python_scalar(c)] = self._new_generator(generator, rng).fit(X_c)
+                try:
+                    fitted = self._new_generator(generator, rng).fit(X_c)
+                except ValueError as error:
+                    raise ValueError(f"fit_per_class=True: fitting the generator on class "
+                                     f"{_python_scalar(c)!r} alone ({len(rows)} rows) failed: {error}") from error
+                self.generator_[_python_scalar(c)] = fitted
         return X, y, counts, rng, out
 
     def _new_generator(self, generator, rng):

@@ -28,8 +28,41 @@ def _check_finite(X: np.ndarray, name: str = "X") -> None:
         kind = "NaN" if np.isnan(X).any() else "inf"
         raise ValueError(
             f"{name} contains {kind} (NaN or inf) in {len(rows)} rows (first: row {rows[0]}); "
-            "remove or impute them before fit"
+            "remove or impute them"
         )
+
+
+def _class_labels(y, n_samples: int) -> tuple[np.ndarray, np.ndarray]:
+    """The sorted classes of ``y`` and each label's code, after scikit-learn's checks for class
+    labels (a regression target, NaN or labels of mixed types are refused by name)."""
+    from sklearn.utils.multiclass import check_classification_targets
+
+    y = np.asarray(y)
+    if y.ndim != 1 or len(y) != n_samples:
+        raise ValueError(f"y must be 1-d with {n_samples} labels to match X; got shape {y.shape}")
+    if y.dtype.kind == "f" and np.isnan(y).any():
+        raise ValueError(f"y contains NaN in {int(np.isnan(y).sum())} labels; every row needs a class label")
+    if y.dtype == object:
+        kinds = sorted({type(v).__name__ for v in y.tolist()})
+        if len(kinds) > 1:
+            raise TypeError(f"y mixes label types {kinds}; use labels of one type")
+    try:
+        check_classification_targets(y)
+    except ValueError as error:
+        raise ValueError(f"y must hold class labels (one distribution is learned per class): {error}") from None
+    classes, codes = np.unique(y, return_inverse=True)
+    return classes, codes.reshape(-1)
+
+
+def _distinct(y: np.ndarray) -> tuple[list, np.ndarray]:
+    """The distinct values of 1-d ``y`` (as Python scalars) and each element's index among them."""
+    try:
+        values, inverse = np.unique(y, return_inverse=True)
+    except TypeError:  # unorderable (mixed types): they are unseen labels anyway
+        values = list(dict.fromkeys(y.tolist()))
+        index = {v: i for i, v in enumerate(values)}
+        return values, np.array([index[v] for v in y.tolist()], dtype=np.intp)
+    return values.tolist(), inverse.reshape(-1)
 
 
 def _is_tf_dataset(X) -> bool:
@@ -148,10 +181,7 @@ class GenerativeEstimator(BaseEstimator):
             self.class_prior_ = None
             codes = None
         else:
-            y = np.asarray(y)
-            if y.ndim != 1 or len(y) != len(X):
-                raise ValueError(f"y must be 1-d with {len(X)} labels to match X; got shape {y.shape}")
-            self.classes_, codes = np.unique(y, return_inverse=True)
+            self.classes_, codes = _class_labels(y, len(X))
             self.class_prior_ = np.bincount(codes) / len(codes)
         return self._to_network(X), codes
 
@@ -197,6 +227,16 @@ class GenerativeEstimator(BaseEstimator):
             return np.clip(np.rint(X - self.data_min_), 0, self.n_levels_ - 1).astype(np.int32)
         # reshape(1, -1) broadcasts both per-feature (d,) and global () statistics.
         return ((X - self.offset_.reshape(1, -1)) / self.scale_.reshape(1, -1)).astype(np.float32)
+
+    def _with_off_levels_impossible(self, log_p: np.ndarray, X: np.ndarray) -> np.ndarray:
+        """``log_p`` with -inf for the rows of X (validated, caller's units) holding a value off the
+        integer levels learned in fit: a model of those levels gives them probability 0, where
+        :meth:`_to_network` would round and clip them onto a level."""
+        if self.n_levels_ is None:
+            return log_p
+        V = np.asarray(X, dtype=np.float64).reshape(len(X), -1) - self.data_min_
+        off = ((V != np.rint(V)) | (V < 0) | (V > self.n_levels_ - 1)).any(axis=1)
+        return np.where(off, -np.inf, log_p)
 
     def _from_network(self, Z: np.ndarray, clip: bool = True) -> np.ndarray:
         """Network units → caller's shape, dtype and value range.
@@ -372,16 +412,19 @@ class GenerativeEstimator(BaseEstimator):
         if y is None:
             return rng.choice(len(self.classes_), size=n_samples, p=self.class_prior_)
         y = np.asarray(y)
-        if y.ndim == 0:
-            y = np.full(n_samples, y.item(), dtype=self.classes_.dtype)
-        if y.shape != (n_samples,):
+        if y.ndim > 1 or (y.ndim == 1 and y.shape != (n_samples,)):
             raise ValueError(f"y must be a single label or {n_samples} labels; got shape {y.shape}")
-        unknown = np.setdiff1d(y, self.classes_)
-        if unknown.size:
+        # Matched by Python equality on the distinct labels, never by casting y to the classes'
+        # dtype first: '7' is not 7, 7.6 is not 7 and 'bb' is not 'b'.
+        code_of = {c: i for i, c in enumerate(self.classes_.tolist())}
+        labels, inverse = ([y.item()], np.zeros(n_samples, np.intp)) if y.ndim == 0 else _distinct(y)
+        codes = [code_of.get(label) for label in labels]
+        unknown = [label for label, code in zip(labels, codes) if code is None]
+        if unknown:
             raise ValueError(
-                f"y contains labels not seen in fit: {unknown[:5].tolist()}; known: {self.classes_.tolist()}"
+                f"y contains labels not seen in fit: {unknown[:5]}; known: {self.classes_.tolist()}"
             )
-        return np.searchsorted(self.classes_, y)
+        return np.asarray(codes, dtype=np.intp)[inverse]
 
     def _log_marginal(self, log_p, n_samples: int, y=None) -> np.ndarray:
         """log p(x | y) with labels; log p(x) = logsumexp_c [log p(c) + log p(x | c)] without.
@@ -390,7 +433,7 @@ class GenerativeEstimator(BaseEstimator):
         unconditional model); ``n_samples`` is the number of samples it scores.
         """
         if self.classes_ is None:
-            return log_p(None)
+            return log_p(self._label_codes(y, n_samples, check_random_state(0)))
         if y is not None:
             return log_p(self._label_codes(np.asarray(y), n_samples, check_random_state(0)))
         from scipy.special import logsumexp
@@ -411,7 +454,7 @@ class GenerativeEstimator(BaseEstimator):
 
     def _check_label_input(self, X, y):
         if self.classes_ is None:
-            return None
+            return self._label_codes(y, len(X), check_random_state(0))  # refuses labels
         if y is None:
             raise ValueError(f"{type(self).__name__} is class-conditional: pass the labels y of X")
         return self._label_codes(np.asarray(y), len(X), check_random_state(0))

@@ -113,7 +113,7 @@ class TabularEncoder:
             rows = np.flatnonzero(missing)
             raise ValueError(
                 f"X column {name!r} contains missing values in {len(rows)} rows (first: row {rows[0]}); "
-                "remove or impute them before fit"
+                "remove or impute them"
             )
 
     @staticmethod

@@ -639,9 +639,11 @@ class Flow(ClassNamePrefixFeaturesOutMixin, TransformerMixin, GenerativeEstimato
         variables); for integer data a dequantisation lower bound on the log-probability (nats).
 
         A conditional flow given ``y`` returns log p(x | y); without ``y`` it returns
-        log p(x) = log sum_c p(c) p(x | c).
+        log p(x) = log sum_c p(c) p(x | c). For integer data, a row holding a value off the levels
+        seen in fit (out of range, or not an integer) scores -inf: its probability is 0.
         """
-        Z = self._to_network(self._validate_X(X, reset=False))
+        X = self._validate_X(X, reset=False)
+        Z = self._to_network(X)
         draws = 1 if self.n_levels_ is None else self.n_dequantization
         rng = np.random.RandomState(0)
         V = [self._continuous(Z, rng if self.n_levels_ is not None else None) for _ in range(draws)]
@@ -654,7 +656,7 @@ class Flow(ClassNamePrefixFeaturesOutMixin, TransformerMixin, GenerativeEstimato
 
         out = self._log_marginal(log_p, len(Z), y)
         if self.n_levels_ is not None:
-            return out - Z.shape[1] * np.log(self.n_levels_)
+            return self._with_off_levels_impossible(out - Z.shape[1] * np.log(self.n_levels_), X)
         return out + self._log_jacobian()
 
     @property

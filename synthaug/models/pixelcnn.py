@@ -759,9 +759,7 @@ class PixelCNN(GenerativeEstimator):
         log_prob : ndarray of shape (n_samples,)
         """
         _, Z = self._levels_of(X)
-        if self.classes_ is None:
-            return self._batched("log_prob", Z, None)
-        if y is not None:
+        if self.classes_ is None or y is not None:
             return self._batched("log_prob", Z, self._check_label_input(Z, y))
         per_class = np.stack([self._batched("log_prob", Z, np.full(len(Z), c)) + np.log(self.class_prior_[c])
                               for c in range(len(self.classes_))])

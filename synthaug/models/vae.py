@@ -417,11 +417,15 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, GenerativeEstimator
         the integer values; for continuous data the log-density in the units of X as given to
         ``fit``. This is a *lower bound*, tight as ``n_importance`` grows. A conditional model
         given ``y`` returns log p(x | y); without ``y`` it returns log p(x) = log sum_c p(c) p(x | c).
-        The importance samples are fixed, so the result is deterministic and per-sample.
+        The importance samples are fixed, so the result is deterministic and per-sample. With the
+        categorical likelihood, a row holding a value off the integer levels seen in fit (out of
+        range, or not an integer) scores -inf: its probability is 0.
         """
-        Z = self._to_network(self._validate_X(X, reset=False))
+        X = self._validate_X(X, reset=False)
+        Z = self._to_network(X)
         eps = np.random.RandomState(0).standard_normal((self.n_importance, self.latent_dim)).astype("float32")
-        return self._log_marginal(lambda codes: self._iw_bound(Z, codes, eps), len(Z), y) + self._log_jacobian()
+        log_p = self._log_marginal(lambda codes: self._iw_bound(Z, codes, eps), len(Z), y) + self._log_jacobian()
+        return self._with_off_levels_impossible(log_p, X)
 
     def _iw_bound(self, Z, codes, eps, chunk=200):
         k = len(eps)

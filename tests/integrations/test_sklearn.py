@@ -90,6 +90,9 @@ def test_fit_per_class(imbalanced):
     assert np.all(synthetic >= X[y == 0].min(0)) and np.all(synthetic <= X[y == 0].max(0))  # in its class's range
     with pytest.raises(ValueError, match="fit_per_class must be True or False"):
         aug.set_params(fit_per_class="yes").fit(X, y)
+    one_row = np.r_[np.flatnonzero(y == 1), np.flatnonzero(y == 0)[:1]]  # class 0 keeps a single row
+    with pytest.raises(ValueError, match=r"on class 0 alone \(1 rows\) failed: Found array with 1 sample"):
+        aug.set_params(fit_per_class=True).fit_resample(X[one_row], y[one_row])
 
 
 @pytest.mark.parametrize(
