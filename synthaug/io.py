@@ -21,6 +21,7 @@ def atomic_write_bytes(path, data: bytes) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
     try:
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a plain open() would follow the umask
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
         os.replace(tmp, path)
@@ -29,6 +30,12 @@ def atomic_write_bytes(path, data: bytes) -> Path:
             os.unlink(tmp)
         raise
     return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def write_archive(path, members: dict, *, overwrite: bool = False) -> Path:
@@ -92,10 +99,18 @@ def _read_image(path: Path, image_size: tuple[int, int] | None = None) -> np.nda
 
     with Image.open(path) as img:
         img.load()
-        if img.mode not in ("L", "I;16", "I;16B", "I", "RGB", "RGBA"):
+        if img.mode == "F":
+            raise ValueError("32-bit float images are not supported; save them as 8- or 16-bit images, "
+                             "or as a .npy array")
+        if img.mode == "1":  # bilevel: grey 0 / 255
+            img = img.convert("L")
+        elif img.mode not in ("L", "I;16", "I;16B", "I", "RGB", "RGBA"):
             img = img.convert("RGB")
         arr = np.asarray(img)
     if arr.dtype == np.int32:  # mode "I" of 16-bit TIFF/PNG
+        if arr.size and (arr.min() < 0 or arr.max() > 65535):
+            raise ValueError(f"32-bit integer image with values {arr.min()}..{arr.max()} beyond 16 bits; "
+                             "save it as a .npy array")
         arr = arr.astype(np.uint16)
     if image_size is not None and arr.shape[:2] != tuple(image_size):
         arr = resize_image(arr, image_size)
@@ -124,11 +139,29 @@ def resize_image(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return out[..., 0] if image.ndim == 2 else out
 
 
+def _sample_grids(folder: Path) -> set[str]:
+    """Names of the sample grids that a synthaug command listed in ``folder/manifest.json``."""
+    import json
+
+    try:
+        files = json.loads((folder / "manifest.json").read_text(encoding="utf-8")).get("files", [])
+        return {f["path"] for f in files if isinstance(f, dict) and f.get("kind") == "grid"}
+    except (OSError, UnicodeDecodeError, ValueError, AttributeError, KeyError, TypeError):
+        return set()
+
+
+def _images_under(folder: Path) -> list[Path]:
+    """Image files anywhere under ``folder``, hidden files and folders left out."""
+    return sorted(f for f in folder.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES
+                  and not any(part.startswith(".") for part in f.relative_to(folder).parts))
+
+
 def read_data(path, image_size: tuple[int, int] | None = None) -> Dataset:
     """Read ``.npy`` / ``.npz`` arrays or a folder of images (PNG, JPEG, TIFF, BMP; 8 or 16 bit).
 
     A folder of images whose sub-folders hold the images gives one class per sub-folder (as
-    ``keras.utils.image_dataset_from_directory`` does); a flat folder gives unlabelled images.
+    ``keras.utils.image_dataset_from_directory`` does, images in nested folders included); a flat
+    folder gives unlabelled images. Images beside class sub-folders are refused as ambiguous.
     Corrupt or unreadable images are skipped and listed in ``Dataset.skipped``.
     ``.npz`` files hold ``X`` and optionally ``y``. Images of different sizes are refused unless
     ``image_size=(height, width)`` is given, which resizes every image of another size to it
@@ -146,13 +179,18 @@ def read_data(path, image_size: tuple[int, int] | None = None) -> Dataset:
                     raise ValueError(f"{path} has no array named 'X' (found: {sorted(npz.files)})")
                 return Dataset(npz["X"], npz["y"] if "y" in npz else None)
         raise ValueError(f"{path}: expected a folder of images, a .npy or a .npz file")
+    grids = _sample_grids(path)  # a synthaug output folder's picture of its samples is not data
+    top_level = sorted(f for f in path.iterdir()
+                       if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES and f.name not in grids)
     subdirs = sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
-    if subdirs:
-        groups = [(d.name, sorted(f for f in d.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)) for d in subdirs]
-        class_names = [name for name, files in groups if files]
-    else:
-        groups = [(None, sorted(f for f in path.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES))]
-        class_names = None
+    # A class's images may sit in nested folders under it, as image_dataset_from_directory allows.
+    groups = [(d.name, _images_under(d)) for d in subdirs]
+    class_names = [name for name, files in groups if files]
+    if class_names and top_level:
+        raise ValueError(f"{path} holds {len(top_level)} image(s) beside its class sub-folders (e.g. "
+                         f"{top_level[0].name}); move them into a class folder, or use a flat folder")
+    if not class_names:
+        groups, class_names = [(None, top_level)], None
     images, labels, skipped = [], [], []
     for label, files in groups:
         for f in files:

@@ -53,3 +53,41 @@ def test_resize_keeps_dtype_range_and_content(camera):
     assert colour.shape == (40, 30, 3) and colour.dtype == np.uint8
     with pytest.raises(ValueError, match="positive"):
         resize_image(camera, (0, 10))
+
+
+def test_class_folders_may_nest_and_images_beside_them_are_refused(tmp_path, camera):
+    for folder in ("a/deep", "b"):
+        (tmp_path / "data" / folder).mkdir(parents=True)
+        for i in range(3):
+            Image.fromarray(np.roll(camera, i, axis=0)).save(tmp_path / "data" / folder / f"{i}.png")
+    ds = read_data(tmp_path / "data")
+    assert ds.class_names == ["a", "b"] and ds.y.tolist() == ["a"] * 3 + ["b"] * 3
+    Image.fromarray(camera).save(tmp_path / "data" / "loose.png")
+    with pytest.raises(ValueError, match=r"1 image\(s\) beside its class sub-folders \(e.g. loose.png\)"):
+        read_data(tmp_path / "data")
+    # an empty sub-folder does not turn a flat folder into a labelled one
+    (tmp_path / "flat" / "notes").mkdir(parents=True)
+    Image.fromarray(camera).save(tmp_path / "flat" / "x.png")
+    assert read_data(tmp_path / "flat").X.shape == (1, 64, 64)
+
+
+def test_bilevel_images_are_grey_and_float_images_are_skipped_by_name(tmp_path, camera):
+    Image.fromarray(camera > 128).convert("1").save(tmp_path / "bw.png")
+    Image.fromarray(camera.astype(np.float32) / 255, mode="F").save(tmp_path / "float.tif")
+    ds = read_data(tmp_path)
+    assert ds.X.shape == (1, 64, 64) and set(np.unique(ds.X)) <= {0, 255}
+    assert [(p.rsplit("/", 1)[-1], "32-bit float images are not supported" in r) for p, r in ds.skipped] == [
+        ("float.tif", True)]
+
+
+def test_written_files_follow_the_umask(tmp_path):
+    import os
+
+    from synthaug.io import atomic_write_bytes
+
+    old = os.umask(0o022)
+    try:
+        path = atomic_write_bytes(tmp_path / "out.bin", b"data")
+    finally:
+        os.umask(old)
+    assert path.read_bytes() == b"data" and (path.stat().st_mode & 0o777) == 0o644
