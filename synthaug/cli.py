@@ -80,6 +80,31 @@ def _refuse_non_empty(output: Path, overwrite: bool) -> None:
         raise click.BadParameter(f"{output} is not empty; pass --overwrite", param_hint="--output")
 
 
+def _previous_outputs(output: Path) -> set[str]:
+    """The files an earlier run listed in OUTPUT/manifest.json (relative paths inside OUTPUT)."""
+    try:
+        files = json.loads((output / "manifest.json").read_text(encoding="utf-8")).get("files", [])
+        names = {f["path"] for f in files if isinstance(f, dict) and isinstance(f.get("path"), str)}
+    except (OSError, UnicodeDecodeError, ValueError, AttributeError):
+        return set()
+    return {n for n in names if not Path(n).is_absolute() and ".." not in Path(n).parts}
+
+
+def _remove_previous_outputs(output: Path, previous: set[str], written: set[str]) -> None:
+    """After an --overwrite run: delete what the earlier run listed and this one did not write, and
+    the folders that leaves empty, so OUTPUT never mixes two runs. Files synthaug did not list stay."""
+    for name in sorted(previous - written):
+        path = output / name
+        path.unlink(missing_ok=True)
+        for parent in path.parents:
+            if parent == output or output not in parent.parents:
+                break
+            try:
+                parent.rmdir()  # only if empty
+            except OSError:
+                break
+
+
 def _echo_json(payload: dict) -> None:
     click.echo(json.dumps(payload, indent=1, default=str))
 
@@ -124,6 +149,12 @@ def fit(data, output, model, epochs, batch_size, learning_rate, latent_dim, resi
       synthaug fit images/ -o model.synthaug --epochs 100
       synthaug fit images/ -o gan.synthaug --model gan --resize 32x32 --config gan.toml
     """
+    if output.is_dir():
+        raise click.BadParameter(f"{output} is a folder; give the path of the model file to write",
+                                 param_hint="--output")
+    if _overlaps(data, output):
+        raise click.BadParameter(f"{output} is inside {data}; write the model outside the data",
+                                 param_hint="--output")
     if output.exists() and not overwrite:
         raise click.BadParameter(f"{output} exists; pass --overwrite to replace it", param_hint="--output")
     if latent_dim is not None and model in ("flow", "pixelcnn", "pose"):
@@ -136,14 +167,15 @@ def fit(data, output, model, epochs, batch_size, learning_rate, latent_dim, resi
     except (ValueError, TypeError) as exc:
         _fail(str(exc))
     generator.save(output, overwrite=overwrite)
-    epochs_run = len(next(iter(generator.history_.values()), []))
+    # PoseModel's history has one entry per registration round, each of `epochs` steps.
+    epochs_run = generator.epochs if model == "pose" else len(next(iter(generator.history_.values()), []))
     if as_json:
         _echo_json({"model_file": str(output), "model": type(generator).__name__, "n_samples": int(len(ds.X)),
                     "sample_shape": list(ds.X.shape[1:]), "epochs_run": epochs_run,
                     "classes": None if generator.classes_ is None else generator.classes_.tolist(),
                     "skipped": [{"path": p, "reason": r} for p, r in ds.skipped]})
     elif not quiet:
-        click.echo(f"wrote {output} ({len(ds.X)} samples, {epochs_run} epochs)")
+        click.echo(f"wrote {output} ({len(ds.X)} samples, {epochs_run} epoch{'' if epochs_run == 1 else 's'})")
     if ds.skipped:
         raise SystemExit(1)
 
@@ -207,7 +239,8 @@ def _generator_source(model: Path | None, pretrained: str | None):
 @click.option("-n", "--n-samples", default=100, show_default=True, type=click.IntRange(min=1))
 @click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True, help="Output folder.")
 @click.option("--seed", default=0, show_default=True)
-@click.option("--overwrite", is_flag=True, help="Write into a non-empty output folder.")
+@click.option("--overwrite", is_flag=True, help="Write into a non-empty output folder (an earlier run's "
+              "files, as its manifest.json lists them, are replaced; other files are kept).")
 @click.option("--label", "labels", multiple=True,
               help="Generate only this class (repeat for several; drawn evenly); default: the training balance.")
 @click.option("--no-watermark", is_flag=True,
@@ -231,6 +264,7 @@ def generate(model, pretrained, n_samples, output, seed, overwrite, labels, no_w
       synthaug generate model.synthaug -n 10 -o out/ --c2pa-cert chain.pem --c2pa-key key.pem
     """
     _refuse_non_empty(output, overwrite)
+    previous = _previous_outputs(output) if overwrite else set()
     c2pa_signer = _c2pa_signer(c2pa_cert, c2pa_key, c2pa_alg)
     est, source = _generator_source(model, pretrained)
     import numpy as np
@@ -274,6 +308,7 @@ def generate(model, pretrained, n_samples, output, seed, overwrite, labels, no_w
     manifest = {"command": "synthaug generate", "synthaug_version": synthaug.__version__, **source,
                 "model": type(est).__name__, "n_samples": int(n_samples), "seed": seed,
                 "sample_shape": list(np.shape(X)[1:]), "files": files}
+    _remove_previous_outputs(output, previous, {f["path"] for f in files})
     atomic_write_bytes(output / "manifest.json", (json.dumps(manifest, indent=1) + "\n").encode())
     if as_json:
         _echo_json(manifest)
@@ -564,19 +599,6 @@ def _contamination(value):
     return share
 
 
-def _previous_heatmaps(output: Path) -> set[str]:
-    """Heat maps that an earlier ``detect`` listed in OUTPUT/scores.csv (only files under maps/)."""
-    import csv
-
-    try:
-        with (output / "scores.csv").open(newline="", encoding="utf-8") as fh:
-            rows = list(csv.DictReader(fh))
-    except (OSError, UnicodeDecodeError, csv.Error):
-        return set()
-    names = {row.get("heatmap") or "" for row in rows}
-    return {n for n in names if n.startswith("maps/") and ".." not in Path(n).parts}
-
-
 def _overlaps(a: Path, b: Path) -> bool:
     a, b = a.resolve(), b.resolve()
     return a == b or a in b.parents or b in a.parents
@@ -600,7 +622,8 @@ def _overlaps(a: Path, b: Path) -> bool:
 @click.option("--seed", default=0, show_default=True, help="Random seed.")
 @click.option("--max-maps", default=100, show_default=True, type=click.IntRange(min=0),
               help="Heat-map PNGs for at most this many flagged images, the most abnormal first.")
-@click.option("--overwrite", is_flag=True, help="Write into a non-empty output folder.")
+@click.option("--overwrite", is_flag=True, help="Write into a non-empty output folder (an earlier run's "
+              "files, as its manifest.json lists them, are replaced; other files are kept).")
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON on stdout (for scripts).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or messages (errors still go to stderr).")
 def detect(data, output, model_path, train_path, score, contamination, top_k, epochs, seed, max_maps, overwrite,
@@ -675,7 +698,7 @@ def detect(data, output, model_path, train_path, score, contamination, top_k, ep
     flagged = np.flatnonzero(decision < 0)
     is_image = ds.X.ndim >= 3
     mapped = flagged[np.argsort(scores[flagged], kind="stable")][:max_maps] if is_image else []
-    stale = _previous_heatmaps(output) if overwrite else set()
+    previous = _previous_outputs(output) if overwrite else set()
     heatmaps = {}
     for i in mapped:
         fig = detector.plot_error_maps(ds.X[i:i + 1], max_samples=1)
@@ -692,8 +715,6 @@ def detect(data, output, model_path, train_path, score, contamination, top_k, ep
         writer.writerow([name, label, f"{scores[i]:.6g}", f"{decision[i]:.6g}", int(decision[i] < 0),
                          heatmaps.get(i, "")])
     atomic_write_bytes(output / "scores.csv", table.getvalue().encode())
-    for name in stale - set(heatmaps.values()):  # maps of an earlier run that this one did not flag
-        (output / name).unlink(missing_ok=True)
     written = ["scores.csv"] + (["maps/"] if heatmaps else [])
     files = [{"path": "scores.csv", "kind": "scores"}]
     files += [{"path": heatmaps[i], "kind": "heatmap"} for i in mapped]
@@ -708,6 +729,7 @@ def detect(data, output, model_path, train_path, score, contamination, top_k, ep
                 "detector": str(model_path) if model_path is not None else _DETECTOR_FILE,
                 "anomaly_score": getattr(detector, "anomaly_score_", detector.anomaly_score), "threshold": float(detector.offset_),
                 "n_samples": len(names), "n_flagged": int(len(flagged)), "files": files, "skipped": skipped}
+    _remove_previous_outputs(output, previous, {f["path"] for f in files})
     atomic_write_bytes(output / "manifest.json", (json.dumps(manifest, indent=1) + "\n").encode())
     if as_json:
         _echo_json(manifest)
@@ -791,7 +813,8 @@ def _augment_write_arrays(output: Path, X_real, y_real, X_syn, y_syn, record) ->
 @click.option("--resize", type=ImageSize(), default=None,
               help="Image folders: resize images of other sizes to HxW (mixed sizes are refused without it).")
 @click.option("--seed", default=0, show_default=True, help="Random seed.")
-@click.option("--overwrite", is_flag=True, help="Write into a non-empty output folder.")
+@click.option("--overwrite", is_flag=True, help="Write into a non-empty output folder (an earlier run's "
+              "files, as its manifest.json lists them, are replaced; other files are kept).")
 @c2pa_options
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON on stdout (for scripts).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars or messages (errors still go to stderr).")
@@ -818,6 +841,7 @@ def augment(input_path, output, fmt, model, n_samples, ratio, patch_size, window
     if _overlaps(input_path, output):
         raise click.BadParameter(f"{output} overlaps {input_path}; write to a separate folder", param_hint="--output")
     _refuse_non_empty(output, overwrite)
+    previous = _previous_outputs(output) if overwrite else set()
     kind = _augment_input_kind(input_path)
     fmt = fmt or {"images": "png", "array": "npy", "dicom": "dicom", "nifti": "nifti"}[kind]
     if fmt not in _AUGMENT_FORMATS[kind]:
@@ -913,6 +937,7 @@ def augment(input_path, output, fmt, model, n_samples, ratio, patch_size, window
                         dtype=np.dtype(augmenter.dtype_).name, patch_size=patch_size or None, window=window,
                         modality=image.modality)
     manifest["files"] = [{"path": name, "kind": what} for name, what in files]
+    _remove_previous_outputs(output, previous, {name for name, _ in files})
     atomic_write_bytes(output / "manifest.json", (json.dumps(manifest, indent=1) + "\n").encode())
     if as_json:
         _echo_json(manifest)

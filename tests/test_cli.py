@@ -121,3 +121,57 @@ def test_generate_chosen_classes_without_watermark_and_a_manifest(tmp_path):
     wrong = CliRunner().invoke(cli, ["generate", "--pretrained", "lfw-faces", "-n", "5", "-o", str(tmp_path / "x"),
                                      "--label", "cat"])
     assert wrong.exit_code == 2 and "unknown class(es) cat" in wrong.output and "non-face" in wrong.output
+
+
+def test_overwrite_replaces_the_earlier_runs_files_and_keeps_the_users(tmp_path):
+    d = load_digits()
+    np.savez(tmp_path / "d.npz", X=(d.images[:60] * 15).astype(np.uint8), y=d.target[:60] % 3)
+    model = tmp_path / "m.synthaug"
+    runner = CliRunner()
+    assert runner.invoke(cli, ["fit", str(tmp_path / "d.npz"), "-o", str(model), "--epochs", "1", "-q"]).exit_code == 0
+    out = tmp_path / "out"
+    assert runner.invoke(cli, ["generate", str(model), "-n", "30", "-o", str(out), "-q"]).exit_code == 0
+    (out / "mine.txt").write_text("not written by synthaug")
+    result = runner.invoke(cli, ["generate", str(model), "-n", "3", "-o", str(out), "-q", "--overwrite",
+                                 "--label", "1"])
+    assert result.exit_code == 0, result.output
+    listed = {f["path"] for f in json.loads((out / "manifest.json").read_text())["files"]}
+    on_disk = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
+    assert on_disk == listed | {"manifest.json", "mine.txt"}  # nothing of the first run is left
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["1"]  # emptied class folders are gone
+
+
+def test_fit_refuses_a_folder_or_a_path_inside_the_data_as_its_output(tmp_path):
+    images = _image_folder(tmp_path)
+    (tmp_path / "models").mkdir()
+    for output, message in ((tmp_path / "models", "is a folder; give the path of the model file"),
+                            (images / "m.synthaug", "is inside")):
+        result = CliRunner().invoke(cli, ["fit", str(images), "-o", str(output), "--overwrite", "-q"])
+        assert result.exit_code == 2 and message in result.output, result.output
+    assert not (images / "m.synthaug").exists()
+
+
+def test_a_model_file_with_a_damaged_keras_model_is_named(tmp_path):
+    import zipfile
+
+    from synthaug.io import archive_bytes
+
+    d = load_digits()
+    good = synthaug.VAE(epochs=1, latent_dim=2, hidden_units=(8,)).fit(d.data[:40]).save(tmp_path / "good.synthaug")
+    with zipfile.ZipFile(good) as zf:
+        members = {name: zf.read(name) for name in zf.namelist()}
+    members["model.keras"] = members["model.keras"][:200]
+    (tmp_path / "bad.synthaug").write_bytes(archive_bytes(members))
+    result = CliRunner().invoke(cli, ["generate", str(tmp_path / "bad.synthaug"), "-n", "3", "-o", str(tmp_path / "o")])
+    assert result.exit_code == 1 and "bad.synthaug is damaged: its Keras model (model.keras) cannot be read" in \
+        result.output
+    assert not (tmp_path / "o").exists()
+
+
+def test_pose_fit_reports_its_steps_and_prints_progress_on_stderr(tmp_path):
+    d = load_digits()
+    np.savez(tmp_path / "d.npz", X=d.images[:40], y=d.target[:40])
+    result = CliRunner().invoke(cli, ["fit", str(tmp_path / "d.npz"), "-o", str(tmp_path / "p.synthaug"),
+                                      "--model", "pose", "--epochs", "1"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip().endswith("(40 samples, 1 epoch)") and "round 1/3" in result.stderr

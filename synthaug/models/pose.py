@@ -9,6 +9,8 @@ a real appearance and draws a new pose, so every sample is a sharp, resampled tr
 """
 from __future__ import annotations
 
+import sys
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -271,7 +273,8 @@ class PoseModel(GenerativeEstimator):
             poses, error = register(images, templates, **options)
             errors.append(error)
             if self.verbose:
-                print(f"PoseModel: round {round_ + 1}/{self.n_rounds}, alignment error {error:.4f}", flush=True)
+                print(f"PoseModel: round {round_ + 1}/{self.n_rounds}, alignment error {error:.4f}",
+                      file=sys.stderr, flush=True)
             if round_ + 1 < self.n_rounds:
                 templates = class_means(warp(images, pose_matrices(poses)).numpy())[codes]
         pose_mean = class_means(poses)
