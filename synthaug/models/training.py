@@ -26,6 +26,21 @@ def make_dataset(Z, codes, idx, batch_size: int, shuffle_seed=None) -> tf.data.D
     return ds.batch(min(batch_size, len(idx)))
 
 
+class StopOnNonFinite(keras.callbacks.Callback):
+    """Stops training at the end of the first epoch whose loss (or any logged value) is NaN or
+    infinite, remembering the epoch; the early-stopping callback then restores the best weights."""
+
+    def __init__(self):
+        super().__init__()
+        self.epoch = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        bad = [name for name, value in (logs or {}).items() if not np.isfinite(float(value))]
+        if bad and self.epoch is None:
+            self.epoch, self.names = epoch + 1, bad
+            self.model.stop_training = True
+
+
 def fit_model(estimator, model, Z, codes, rng, seed, callbacks=()) -> dict:
     """Fit ``model`` on network-unit data with the estimator's training parameters.
 
@@ -52,9 +67,22 @@ def fit_model(estimator, model, Z, codes, rng, seed, callbacks=()) -> dict:
         # alone, without the labels a conditional model needs; build it now from a real batch,
         # inside the scope, so every variable is created as the strategy's (mirrored) variable.
         model(build_batch[0] if build_batch[1] is None else build_batch, training=False)
+    diverged = StopOnNonFinite()
     progress, keras_verbose = estimator._progress_callbacks(estimator.epochs)
-    history = model.fit(train, validation_data=val, epochs=estimator.epochs, callbacks=callbacks + progress,
-                        verbose=keras_verbose, shuffle=False)
+    history = model.fit(train, validation_data=val, epochs=estimator.epochs,
+                        callbacks=callbacks + [diverged] + progress, verbose=keras_verbose, shuffle=False)
+    if diverged.epoch is not None:
+        name, what = type(estimator).__name__, " and ".join(diverged.names)
+        if val is None or diverged.epoch == 1:
+            kept = ("no epoch before it trained to finite weights" if diverged.epoch == 1 else
+                    "without a validation split no earlier weights were kept")
+            raise ValueError(f"{name} training diverged: {what} became NaN or infinite at epoch {diverged.epoch}, "
+                             f"and {kept}; lower learning_rate (or set validation_fraction > 0)")
+        import warnings
+
+        warnings.warn(f"{name} training diverged: {what} became NaN or infinite at epoch {diverged.epoch}; "
+                      "training stopped and the weights of the best validation epoch were kept (a lower "
+                      "learning_rate may train further)", RuntimeWarning, stacklevel=3)
     return {k: [float(v) for v in vals] for k, vals in history.history.items()}
 
 
