@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -639,13 +640,18 @@ def load(path):
     ValueError
         If the file is not a synthaug model file, or names an unknown model class.
     """
+    import synthaug
     from synthaug.io import read_archive
 
     members = read_archive(path, ("synthaug.json", "model.keras"), "synthaug model file")
     meta, model_bytes = members["synthaug.json"], members["model.keras"]
     source = "synthaug model file" if isinstance(path, (bytes, bytearray)) else path
-    if not isinstance(meta, dict) or meta.get("format") != "synthaug" or meta.get("format_version") != FORMAT_VERSION:
+    if not isinstance(meta, dict) or meta.get("format") != "synthaug":
         raise ValueError(f"{source} is not a synthaug model file of format version {FORMAT_VERSION}")
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise ValueError(f"{source} is a synthaug model file of format version {meta.get('format_version')!r}; "
+                         f"this synthaug ({synthaug.__version__}) reads version {FORMAT_VERSION}: install the synthaug "
+                         "that wrote it")
     cls = _model_class(meta.get("class"))
     if cls is None:
         raise ValueError(f"{source} names an unknown model class {meta.get('class')!r}")
@@ -657,5 +663,11 @@ def load(path):
     }
     est = cls(**params)
     est._restore_state(meta["state"])
-    est.model_ = GenerativeEstimator._load_model_bytes(model_bytes)
+    try:
+        est.model_ = GenerativeEstimator._load_model_bytes(model_bytes)
+    except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile) as exc:
+        # Keras names its temporary copy, not this file: say which file is damaged.
+        raise ValueError(f"{source} is damaged: its Keras model (model.keras) cannot be read "
+                         f"({type(exc).__name__})") from exc
     return est
+
