@@ -77,3 +77,19 @@ def test_values_off_the_integer_levels_have_probability_zero(family):
     between[[1, 3], 5] += 0.4  # not an integer level
     np.testing.assert_array_equal(model.score_samples(out_of_range, y), -np.inf)
     np.testing.assert_array_equal(model.score_samples(between, y), [clean[0], -np.inf, clean[2], -np.inf])
+
+
+def test_a_model_file_of_another_format_version_says_which(tmp_path, unconditional):
+    import json
+    import zipfile
+
+    from synthaug import load
+    from synthaug.io import archive_bytes
+
+    with zipfile.ZipFile(unconditional.save(tmp_path / "m.synthaug")) as zf:
+        members = {name: zf.read(name) for name in zf.namelist()}
+    meta = json.loads(members["synthaug.json"])
+    members["synthaug.json"] = json.dumps({**meta, "format_version": 99})
+    (tmp_path / "new.synthaug").write_bytes(archive_bytes(members))
+    with pytest.raises(ValueError, match="new.synthaug is a synthaug model file of format version 99; this synthaug"):
+        load(tmp_path / "new.synthaug")
