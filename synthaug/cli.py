@@ -90,11 +90,15 @@ def _previous_outputs(output: Path) -> set[str]:
     return {n for n in names if not Path(n).is_absolute() and ".." not in Path(n).parts}
 
 
-def _remove_previous_outputs(output: Path, previous: set[str], written: set[str]) -> None:
+def _remove_previous_outputs(output: Path, previous: set[str], written: set[str], inputs=()) -> None:
     """After an --overwrite run: delete what the earlier run listed and this one did not write, and
-    the folders that leaves empty, so OUTPUT never mixes two runs. Files synthaug did not list stay."""
+    the folders that leaves empty, so OUTPUT never mixes two runs. Files synthaug did not list stay,
+    and so do this run's ``inputs`` (e.g. a detector reused from the earlier run)."""
+    keep = {Path(p).resolve() for p in inputs if p is not None}
     for name in sorted(previous - written):
         path = output / name
+        if path.resolve() in keep:
+            continue
         path.unlink(missing_ok=True)
         for parent in path.parents:
             if parent == output or output not in parent.parents:
@@ -729,7 +733,7 @@ def detect(data, output, model_path, train_path, score, contamination, top_k, ep
                 "detector": str(model_path) if model_path is not None else _DETECTOR_FILE,
                 "anomaly_score": getattr(detector, "anomaly_score_", detector.anomaly_score), "threshold": float(detector.offset_),
                 "n_samples": len(names), "n_flagged": int(len(flagged)), "files": files, "skipped": skipped}
-    _remove_previous_outputs(output, previous, {f["path"] for f in files})
+    _remove_previous_outputs(output, previous, {f["path"] for f in files}, inputs=[model_path])
     atomic_write_bytes(output / "manifest.json", (json.dumps(manifest, indent=1) + "\n").encode())
     if as_json:
         _echo_json(manifest)

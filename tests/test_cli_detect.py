@@ -145,3 +145,15 @@ def test_overwrite_removes_only_the_earlier_runs_heat_maps(folders, fitted_run, 
     on_disk = {p.relative_to(out).as_posix() for p in (out / "maps").glob("*.png")}
     assert on_disk == listed  # no heat map of the first run is left unlisted
     assert (out / "maps" / "mine.txt").exists()
+
+
+def test_overwrite_keeps_a_detector_the_run_reuses_from_its_own_output(folders, fitted_run, tmp_path):
+    import shutil
+
+    out = tmp_path / "run-4"
+    shutil.copytree(fitted_run, out)
+    detector = out / "detector.synthaug-detector"
+    result = CliRunner().invoke(cli, ["detect", str(folders / "mixed"), "-o", str(out), "--model", str(detector),
+                                      "-q", "--overwrite"])
+    assert result.exit_code == 0, result.output
+    assert detector.is_file()  # listed by the first run, not written by this one, but its input
