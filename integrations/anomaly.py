@@ -301,6 +301,12 @@ class ReconstructionAnomalyDetector(OutlierMixin, BaseEstimator):
             if reset:
                 self.tabular_encoder_ = TabularEncoder().fit(X)
             return self.tabular_encoder_.transform(X)
+        if not reset:
+            # Images are checked first: scikit-learn's check compares only X.shape[1] ("32 features,
+            # expecting 8" for 32x32 images against 8x8 ones). Tabular input keeps its message.
+            shape = getattr(X, "shape", None)
+            if shape is not None and (len(shape) >= 3 or self._is_image):
+                self._check_sample_shape(shape)
         X = validate_data(self, X, reset=reset, allow_nd=True, dtype="numeric", ensure_min_samples=1 + reset)
         if reset:
             if X.ndim not in (2, 3, 4):
@@ -308,12 +314,16 @@ class ReconstructionAnomalyDetector(OutlierMixin, BaseEstimator):
                     f"X must be tabular (n, d) or images (n, H, W) / (n, H, W, C); got shape {X.shape}"
                 )
             self.tabular_encoder_ = None
-        elif X.shape[1:] != tuple(self.input_shape_):
-            raise ValueError(
-                f"X has sample shape {X.shape[1:]}, but {type(self).__name__} was fitted on sample "
-                f"shape {tuple(self.input_shape_)}"
-            )
+        else:
+            self._check_sample_shape(X.shape)
         return np.asarray(X, dtype=np.float64)
+
+    def _check_sample_shape(self, shape) -> None:
+        if tuple(shape[1:]) != tuple(self.input_shape_):
+            raise ValueError(
+                f"X has sample shape {tuple(shape[1:])}, but {type(self).__name__} was fitted on "
+                f"sample shape {tuple(self.input_shape_)}"
+            )
 
     @property
     def _is_image(self) -> bool:

@@ -441,6 +441,8 @@ def evaluate(real, synthetic, output, n_samples, test_data, seed, log_likelihood
       synthaug evaluate digits.npz model.synthaug -o report.png --metrics metrics.json
       synthaug evaluate images/ synthetic/ -o report.png --json
     """
+    if output.suffix.lower() != ".png":
+        raise click.BadParameter(f"the report is a PNG image; name it *.png, not {output.name}", param_hint="--output")
     for path, hint in ((output, "--output"), (metrics_path, "--metrics")):
         if path is not None and path.exists() and not overwrite:
             raise click.BadParameter(f"{path} exists; pass --overwrite to replace it", param_hint=hint)
@@ -678,6 +680,10 @@ def detect(data, output, model_path, train_path, score, contamination, top_k, ep
         for bad, reason in datasets[what].skipped:
             click.echo(f"skipped {bad}: {reason}", err=True)
     ds = datasets["DIR"]
+    train_ds = datasets.get("--train")
+    if train_ds is not None and train_ds.X.shape[1:] != ds.X.shape[1:]:  # before a fit that could not score DIR
+        _fail(f"--train holds samples of shape {train_ds.X.shape[1:]} and DIR of shape {ds.X.shape[1:]}; "
+              "a detector scores data shaped like its training data")
     names = _sample_names(data, ds)
     if model_path is not None:
         try:

@@ -171,14 +171,27 @@ def read_data(path, image_size: tuple[int, int] | None = None) -> Dataset:
     if not path.exists():
         raise FileNotFoundError(f"no such file or folder: {path}")
     if path.is_file():
-        if path.suffix == ".npy":
-            return Dataset(np.load(path, allow_pickle=False))
-        if path.suffix == ".npz":
-            with np.load(path, allow_pickle=False) as npz:
-                if "X" not in npz:
-                    raise ValueError(f"{path} has no array named 'X' (found: {sorted(npz.files)})")
-                return Dataset(npz["X"], npz["y"] if "y" in npz else None)
-        raise ValueError(f"{path}: expected a folder of images, a .npy or a .npz file")
+        if path.suffix not in (".npy", ".npz"):
+            raise ValueError(f"{path}: expected a folder of images, a .npy or a .npz file")
+        try:
+            if path.suffix == ".npy":
+                ds = Dataset(np.load(path, allow_pickle=False))
+            else:
+                with np.load(path, allow_pickle=False) as npz:
+                    if "X" not in npz:
+                        raise ValueError(f"{path} has no array named 'X' (found: {sorted(npz.files)})")
+                    ds = Dataset(npz["X"], npz["y"] if "y" in npz else None)
+        except (ValueError, OSError, EOFError) as exc:
+            if str(path) in str(exc):
+                raise
+            # numpy's messages name neither the file nor a reason a caller can act on (its advice
+            # is allow_pickle, which synthaug never uses: object arrays can run code when loaded).
+            raise ValueError(f"{path} is not a readable numeric {path.suffix} array file (object arrays "
+                             f"are not read): {exc.__class__.__name__}") from exc
+        if ds.X.ndim < 2:
+            raise ValueError(f"the array in {path} has shape {ds.X.shape}; expected samples along the first "
+                             "axis: (n, d) tabular rows or (n, H, W[, C]) images")
+        return ds
     grids = _sample_grids(path)  # a synthaug output folder's picture of its samples is not data
     top_level = sorted(f for f in path.iterdir()
                        if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES and f.name not in grids)

@@ -119,7 +119,8 @@ def test_detect_bad_options(folders, tmp_path):
     np.save(tmp_path / "flat.npy", np.zeros((10, 64)))
     result = runner.invoke(cli, ["detect", str(folders / "mixed"), "-o", str(tmp_path / "o"), "--train",
                                  str(tmp_path / "flat.npy"), "--epochs", "1", "-q"])
-    assert result.exit_code == 1 and "expecting 64 features" in result.output
+    assert result.exit_code == 1 and "--train holds samples of shape (64,) and DIR of shape (8, 8)" in result.output
+    assert not (tmp_path / "o").exists()  # refused before fitting
     result = runner.invoke(cli, ["detect", str(tmp_path / "flat.npy"), "-o", str(tmp_path / "p"),
                                  "--score", "ssim", "-q"])
     assert result.exit_code == 1 and "needs images" in result.output

@@ -56,6 +56,9 @@ def test_evaluate_shape_mismatch_is_a_clear_error(files, tmp_path):
     result = runner.invoke(cli, ["evaluate", str(tmp_path / "flat_real.npz"), str(files / "tiny.synthaug"),
                                  "-o", str(tmp_path / "r.png")])
     assert result.exit_code == 1 and "generates samples of shape (8, 8)" in result.output
+    result = runner.invoke(cli, ["evaluate", str(files / "digits.npz"), str(files / "tiny.synthaug"),
+                                 "-o", str(tmp_path / "r.jpg")])
+    assert result.exit_code == 2 and "the report is a PNG image; name it *.png, not r.jpg" in result.output
 
 
 def test_evaluate_a_folder_of_images_against_labelled_arrays(files, tmp_path):

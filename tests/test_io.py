@@ -91,3 +91,17 @@ def test_written_files_follow_the_umask(tmp_path):
     finally:
         os.umask(old)
     assert path.read_bytes() == b"data" and (path.stat().st_mode & 0o777) == 0o644
+
+
+def test_array_files_that_cannot_be_used_are_named(tmp_path):
+    np.save(tmp_path / "vector.npy", np.arange(5.0))
+    np.save(tmp_path / "objects.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    (tmp_path / "junk.npy").write_bytes(b"\x93NUMPY garbage")
+    with pytest.raises(ValueError, match=r"vector.npy has shape \(5,\); expected samples along the first axis"):
+        read_data(tmp_path / "vector.npy")
+    for name in ("objects.npy", "junk.npy"):
+        with pytest.raises(ValueError, match=rf"{name} is not a readable numeric .npy array file"):
+            read_data(tmp_path / name)
+    np.savez(tmp_path / "d.npz", Z=np.zeros((3, 2)))
+    with pytest.raises(ValueError, match=r"d.npz has no array named 'X' \(found: \['Z'\]\)"):
+        read_data(tmp_path / "d.npz")

@@ -317,8 +317,10 @@ def test_bad_input(zeros_detector, digits):
         ReconstructionAnomalyDetector(PCA(3)).predict(X_train)
     with pytest.raises(ValueError, match=r"sample shape \(8, 9\)"):
         zeros_detector.score_samples(np.zeros((3, 8, 9)))
-    with pytest.raises(ValueError, match="64 features"):
+    with pytest.raises(ValueError, match=r"sample shape \(64,\), but .* fitted on sample shape \(8, 8\)"):
         zeros_detector.score_samples(X_train.reshape(len(X_train), -1))
+    with pytest.raises(ValueError, match=r"sample shape \(32, 32\), but"):  # not "32 features, expecting 8"
+        zeros_detector.score_samples(np.zeros((2, 32, 32)))
     bad = X_train[:10].copy()
     bad[3, 2, 2] = np.nan
     with pytest.raises(ValueError, match="NaN"):
