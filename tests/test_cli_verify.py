@@ -88,6 +88,10 @@ def test_unreadable_file_exit_code_1(tmp_path):
     result = CliRunner().invoke(cli, ["verify", str(tmp_path)])
     assert result.exit_code == 1
     assert "could not read" in result.stderr and "broken.png" in result.stderr
+    (tmp_path / "noise.png").write_bytes(b"random bytes, not an image")
+    result = CliRunner().invoke(cli, ["verify", str(tmp_path / "noise.png")])
+    assert result.exit_code == 1 and "BytesIO" not in result.stderr
+    assert f"cannot identify image file {tmp_path / 'noise.png'}" in result.stderr
     empty = tmp_path / "empty"
     empty.mkdir()
     result = CliRunner().invoke(cli, ["verify", str(empty)])

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -203,7 +204,9 @@ def verify(paths, key: str | bytes | None = None, *, fpr: float = DEFAULT_FPR,
         try:
             pixels, embedded, data = _read(path)
         except Exception as exc:  # PIL, numpy and pydicom raise many kinds for a bad file
-            results.append(VerifyResult(str(path), False, None, "none", error=f"{type(exc).__name__}: {exc}"))
+            # Files are read once into memory, so Pillow's messages name a BytesIO object: name the file.
+            reason = re.sub(r"<_io\.BytesIO object at 0x[0-9a-fA-F]+>", str(path), str(exc))
+            results.append(VerifyResult(str(path), False, None, "none", error=f"{type(exc).__name__}: {reason}"))
             continue
         status, rec = _record_status(path, pixels, embedded, key, ed25519_public_key)
         wm = None
