@@ -68,12 +68,20 @@ def _load_into_context(ctx: click.Context, param: click.Parameter, value):
         config = read_config(value)
     except ValueError as exc:
         raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
-    options = {p.name for p in ctx.command.params if isinstance(p, click.Option) and p.name != param.name}
-    unknown = sorted(set(config) - options - {PARAMS_TABLE})
+    # A key is the option's long name with underscores (--json: json, --latent-dim: latent_dim);
+    # the Python parameter name (as_json) is accepted too.
+    spelled, options = {}, {}
+    for p in ctx.command.params:
+        if isinstance(p, click.Option) and p.name != param.name:
+            long_names = [o for o in p.opts if o.startswith("--")]
+            key = long_names[0][2:].replace("-", "_") if long_names else p.name
+            spelled[key] = options[key] = options[p.name] = p.name
+    unknown = sorted(set(config) - set(options) - {PARAMS_TABLE})
     if unknown:
         raise click.BadParameter(f"{value}: unknown option(s) {', '.join(unknown)} for "
-                                 f"'{ctx.command_path}'; known: {', '.join(sorted(options))}", ctx=ctx, param=param)
-    ctx.default_map = {**(ctx.default_map or {}), **{k: v for k, v in config.items() if k != PARAMS_TABLE}}
+                                 f"'{ctx.command_path}'; known: {', '.join(sorted(spelled))}", ctx=ctx, param=param)
+    ctx.default_map = {**(ctx.default_map or {}),
+                       **{options[k]: v for k, v in config.items() if k != PARAMS_TABLE}}
     ctx.meta["synthaug.params"] = dict(config.get(PARAMS_TABLE, {}))
     return value
 

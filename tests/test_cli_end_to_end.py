@@ -90,6 +90,11 @@ def test_config_errors_are_usage_errors(workdir, tmp_path):
     images = workdir / "images"
     typo = runner.invoke(cli, ["fit", str(images), "-o", str(tmp_path / "m"), "--config", str(tmp_path / "typo.toml")])
     assert typo.exit_code == 2 and "unknown option(s) epoch" in typo.output and "epochs" in typo.output
+    assert "json" in typo.output and "as_json" not in typo.output  # options as the command line spells them
+    (tmp_path / "spelled.toml").write_text('json = true\nlatent_dim = 2\nepochs = 1\n')
+    spelled = runner.invoke(cli, ["fit", str(images), "-o", str(tmp_path / "s.synthaug"), "--resize", "8x8",
+                                  "--config", str(tmp_path / "spelled.toml")])
+    assert json.loads(spelled.stdout)["epochs_run"] == 1  # json = true turned on --json
     broken = runner.invoke(cli, ["fit", str(images), "-o", str(tmp_path / "m"), "--config",
                                  str(tmp_path / "broken.toml")])
     assert broken.exit_code == 2 and "invalid TOML" in broken.output
