@@ -41,6 +41,7 @@ class ImageSize(click.ParamType):
     """``HxW`` (or ``N`` for a square, or a [H, W] list from a config file) → (H, W)."""
 
     name = "HxW"
+    MAX_SIDE = 8192
 
     def convert(self, value, param, ctx):
         if isinstance(value, (list, tuple)) and len(value) == 2:
@@ -54,6 +55,8 @@ class ImageSize(click.ParamType):
             self.fail(f"{value!r} is not an image size such as 64x64", param, ctx)
         if height < 1 or width < 1:
             self.fail(f"{value!r}: height and width must be positive", param, ctx)
+        if max(height, width) > self.MAX_SIDE:  # a typo's extra zeros would exhaust memory, not fail
+            self.fail(f"{value!r}: at most {self.MAX_SIDE} pixels a side", param, ctx)
         return height, width
 
 
@@ -246,7 +249,7 @@ def _generator_source(model: Path | None, pretrained: str | None):
 @click.option("--overwrite", is_flag=True, help="Write into a non-empty output folder (an earlier run's "
               "files, as its manifest.json lists them, are replaced; other files are kept).")
 @click.option("--label", "labels", multiple=True,
-              help="Generate only this class (repeat for several; drawn evenly); default: the training balance.")
+              help="Generate only this class (repeat for several; drawn evenly); default: classes drawn at random in the training balance.")
 @click.option("--no-watermark", is_flag=True,
               help="Leave the pixels unmarked (the signed provenance record is still written).")
 @c2pa_options

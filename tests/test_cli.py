@@ -175,3 +175,11 @@ def test_pose_fit_reports_its_steps_and_prints_progress_on_stderr(tmp_path):
                                       "--model", "pose", "--epochs", "1"])
     assert result.exit_code == 0, result.output
     assert result.stdout.strip().endswith("(40 samples, 1 epoch)") and "round 1/3" in result.stderr
+
+
+def test_resize_values_are_checked_before_any_reading(tmp_path):
+    images = _image_folder(tmp_path)
+    for value, message in (("0x8", "must be positive"), ("100000x100000", "at most 8192 pixels a side"),
+                           ("8 by 8", "is not an image size")):
+        result = CliRunner().invoke(cli, ["fit", str(images), "-o", str(tmp_path / "m.synthaug"), "--resize", value])
+        assert result.exit_code == 2 and message in result.output, (value, result.output)
