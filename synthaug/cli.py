@@ -249,7 +249,8 @@ def _generator_source(model: Path | None, pretrained: str | None):
 @click.option("--overwrite", is_flag=True, help="Write into a non-empty output folder (an earlier run's "
               "files, as its manifest.json lists them, are replaced; other files are kept).")
 @click.option("--label", "labels", multiple=True,
-              help="Generate only this class (repeat for several; drawn evenly); default: classes drawn at random in the training balance.")
+              help="Generate only this class (repeat for several; drawn evenly); default: classes drawn "
+                   "at random in the training balance.")
 @click.option("--no-watermark", is_flag=True,
               help="Leave the pixels unmarked (the signed provenance record is still written).")
 @c2pa_options
