@@ -34,7 +34,7 @@ from synthaug._param_validation import (
     Options,
 )
 from synthaug.base import GenerativeEstimator
-from synthaug.models.training import fit_model
+from synthaug.models.training import fit_model, validation_size
 
 _LOG_SCALE_MIN = -7.0  # PixelCNN++'s floor on the logistic log-scales
 _MAX_SOFTMAX_AUTO = 8  # likelihood="auto": a softmax up to this many levels, the logistic mixture above
@@ -688,7 +688,7 @@ class PixelCNN(GenerativeEstimator):
         )
         self.model_.compile(optimizer=keras.optimizers.Adam(self.learning_rate), jit_compile=False)
         callbacks = [_PolyakAverage(self.polyak_decay)] if self.polyak_decay > 0 else []
-        if self.validation_fraction > 0:
+        if validation_size(len(Z), self.validation_fraction):  # it watches val_loss
             callbacks.append(keras.callbacks.ReduceLROnPlateau(
                 factor=0.5, patience=max(1, self.patience // 3), min_lr=self.learning_rate / 64))
         self.history_ = fit_model(self, self.model_, Z, codes, rng, seed, callbacks)

@@ -10,9 +10,14 @@ import tensorflow as tf
 from synthaug.models.streamed import StreamedData
 
 
+def validation_size(n: int, validation_fraction: float) -> int:
+    """Rows held out for validation: none for fewer than 10 samples."""
+    return int(round(validation_fraction * n)) if n >= 10 else 0
+
+
 def split_indices(n: int, validation_fraction: float, rng: np.random.RandomState):
     """Shuffled (train, validation) indices; no validation split for fewer than 10 samples."""
-    n_val = int(round(validation_fraction * n)) if n >= 10 else 0
+    n_val = validation_size(n, validation_fraction)
     perm = rng.permutation(n)
     return perm[n_val:], perm[:n_val]
 

@@ -242,3 +242,13 @@ def test_errors(fitted, digits):
         PixelCNN(**TINY).fit(np.where(X_train == 3, np.nan, X_train))
     with pytest.raises(ValueError, match="2 labels"):
         fitted.complete(X_test[:2], np.ones((8, 8), bool), y=[1, 2, 3])
+
+
+def test_too_few_images_for_a_validation_split_fit_without_warnings():
+    import warnings
+
+    images = load_digits().images[:4]  # fewer than 10: no validation split, so nothing watches val_loss
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model = PixelCNN(epochs=1, filters=8, n_blocks=1, random_state=0).fit(images)
+    assert "val_loss" not in model.history_
