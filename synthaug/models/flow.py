@@ -19,7 +19,7 @@ from scipy.special import logsumexp
 from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from synthaug._param_validation import FRACTION, POSITIVE, POSITIVE_INT, Interval, Options, PositiveInts
+from synthaug._param_validation import FRACTION, NON_NEGATIVE, POSITIVE, POSITIVE_INT, Interval, Options, PositiveInts
 from synthaug.base import GenerativeEstimator
 from synthaug.models.training import BuiltModelMixin, fit_model, sample_rows
 
@@ -479,6 +479,7 @@ class Flow(ClassNamePrefixFeaturesOutMixin, TransformerMixin, GenerativeEstimato
         "epochs": POSITIVE_INT, "batch_size": POSITIVE_INT, "learning_rate": POSITIVE,
         "validation_fraction": FRACTION, "patience": POSITIVE_INT, "base": Options("normal", "student_t"),
         "noise_std": Interval(0.0, None), "image_layout": Options("squeeze", "checkerboard"),
+        "verbose": NON_NEGATIVE,
     }
 
     def __init__(self, flow_type: str = "auto", n_layers: int = 8, hidden_units=(256, 256),

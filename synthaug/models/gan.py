@@ -388,6 +388,7 @@ class GAN(GenerativeEstimator):
         "conv_filters": PositiveInts(), "loss": Options(*LOSSES), "gradient_penalty": NON_NEGATIVE,
         "n_critic": POSITIVE_INT, "ema_decay": FRACTION, "epochs": POSITIVE_INT, "batch_size": POSITIVE_INT,
         "learning_rate": POSITIVE, "beta_1": FRACTION, "beta_2": FRACTION, "sample_every": POSITIVE_INT,
+        "verbose": NON_NEGATIVE,
     }
 
     def __init__(self, latent_dim: int = 32, hidden_units=(256, 256), architecture: str = "auto",

@@ -221,7 +221,7 @@ class PoseModel(GenerativeEstimator):
 
     _parameter_constraints = {
         "pose_penalty": NON_NEGATIVE, "pose_scale": NON_NEGATIVE, "n_rounds": POSITIVE_INT, "epochs": POSITIVE_INT,
-        "batch_size": POSITIVE_INT, "learning_rate": POSITIVE,
+        "batch_size": POSITIVE_INT, "learning_rate": POSITIVE, "verbose": NON_NEGATIVE,
     }
 
     def __init__(self, pose_penalty: float = 1.0, pose_scale: float = 1.0, n_rounds: int = 3, epochs: int = 300,

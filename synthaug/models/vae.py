@@ -265,7 +265,7 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, GenerativeEstimator
         "decoder_output": Options("sample", "mean"), "dropout": FRACTION, "kl_warmup_epochs": NON_NEGATIVE_INT,
         "free_bits": NON_NEGATIVE, "n_importance_train": POSITIVE_INT, "n_importance": POSITIVE_INT,
         "epochs": POSITIVE_INT, "batch_size": POSITIVE_INT, "learning_rate": POSITIVE,
-        "validation_fraction": FRACTION, "patience": POSITIVE_INT,
+        "validation_fraction": FRACTION, "patience": POSITIVE_INT, "verbose": NON_NEGATIVE,
     }
 
     def __init__(self, latent_dim: int = 16, hidden_units=(512, 512), architecture: str = "auto",
