@@ -122,6 +122,8 @@ def augment(dataset: tf.data.Dataset, generator, ratio: float = 0.5, labels="kee
     plan = _LabelPlan(generator, labels, layout.labelled)
 
     def mix(x, y, seed_pair):
+        if jit_compile:  # XLA's stateless categorical sampler takes int32 seeds only
+            seed_pair = tf.cast(seed_pair % (2**31 - 1), tf.int32)
         return _mix_batch(generator, x, y, seed_pair, ratio, plan, precision, fixed=jit_compile)
 
     if jit_compile:

@@ -138,6 +138,18 @@ def test_xla_and_reduced_precision_run_on_cpu(vae):
         assert np.all(np.isin(out[replaced], np.arange(17))) and np.array_equal(out_y, Y[:256])
 
 
+def test_xla_samples_the_decoder_and_the_label_prior(unconditional):
+    # A sampling decoder and labels="prior" draw categoricals, which XLA takes with int32 seeds only.
+    sampling = VAE(hidden_units=(16,), latent_dim=2, architecture="mlp", epochs=1, random_state=0).fit(X[:200], Y[:200])
+    ds = tf.data.Dataset.from_tensor_slices((X[:200], Y[:200])).batch(50)
+    for labels in ("keep", "prior"):
+        once = _collect(augment(ds, sampling, ratio=0.5, labels=labels, seed=0, jit_compile=True))[0]
+        again = _collect(augment(ds, sampling, ratio=0.5, labels=labels, seed=0, jit_compile=True))[0]
+        assert np.array_equal(once, again) and 0.35 < _replaced(X[:200], once).mean() < 0.65, labels
+    flat = tf.data.Dataset.from_tensor_slices(X[:100]).batch(50)
+    assert _collect(augment(flat, unconditional, ratio=0.5, seed=0, jit_compile=True))[0].shape == (100, 8, 8)
+
+
 def test_augment_errors(vae, unconditional):
     from synthaug.base import GenerativeEstimator
 
