@@ -574,18 +574,10 @@ _DETECTOR_FILE = "detector.synthaug-detector"
 
 def _sample_names(path: Path, ds) -> list[str]:
     """Names of the samples ``read_data(path)`` returned, in its order: image paths relative to the
-    folder (skipped files left out), or ``FILE[i]`` for the rows of an array file."""
-    from synthaug.io import IMAGE_SUFFIXES
-
-    if path.is_file():
+    folder, or ``FILE[i]`` for the rows of an array file."""
+    if ds.files is None:
         return [f"{path.name}[{i}]" for i in range(len(ds.X))]
-    subdirs = sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
-    skipped = {bad for bad, _ in ds.skipped}
-    files = [f for folder in (subdirs or [path]) for f in sorted(folder.iterdir())
-             if f.suffix.lower() in IMAGE_SUFFIXES and str(f) not in skipped]
-    if len(files) != len(ds.X):
-        _fail(f"could not match the {len(ds.X)} images read from {path} to file names")
-    return [f.relative_to(path).as_posix() for f in files]
+    return [f.relative_to(path).as_posix() for f in ds.files]
 
 
 def _heatmap_name(name: str, index: int, used: set) -> str:

@@ -86,12 +86,14 @@ def read_archive(source, names, what: str) -> dict:
 
 @dataclass
 class Dataset:
-    """Arrays read from disk: ``X``, labels ``y`` (or None), class names, and skipped files."""
+    """Arrays read from disk: ``X``, labels ``y`` (or None), class names, skipped files, and for a
+    folder the image files read, one per row of ``X`` (``None`` for an array file)."""
 
     X: np.ndarray
     y: np.ndarray | None = None
     class_names: list[str] | None = None
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    files: list[Path] | None = None
 
 
 def _read_image(path: Path, image_size: tuple[int, int] | None = None) -> np.ndarray:
@@ -204,12 +206,13 @@ def read_data(path, image_size: tuple[int, int] | None = None) -> Dataset:
                          f"{top_level[0].name}); move them into a class folder, or use a flat folder")
     if not class_names:
         groups, class_names = [(None, top_level)], None
-    images, labels, skipped = [], [], []
+    images, labels, skipped, read = [], [], [], []
     for label, files in groups:
         for f in files:
             try:
                 images.append(_read_image(f, image_size))
                 labels.append(label)
+                read.append(f)
             except Exception as exc:  # PIL raises many kinds for a corrupt file
                 skipped.append((str(f), f"{type(exc).__name__}: {exc}"))
     if not images:
@@ -226,7 +229,7 @@ def read_data(path, image_size: tuple[int, int] | None = None) -> Dataset:
                          "convert them to one depth first")
     X = np.stack(images)
     y = np.asarray(labels) if class_names else None
-    return Dataset(X, y, class_names, skipped)
+    return Dataset(X, y, class_names, skipped, read)
 
 
 def encode_png(image: np.ndarray, pnginfo=None) -> bytes:

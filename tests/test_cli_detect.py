@@ -158,3 +158,18 @@ def test_overwrite_keeps_a_detector_the_run_reuses_from_its_own_output(folders, 
                                       "-q", "--overwrite"])
     assert result.exit_code == 0, result.output
     assert detector.is_file()  # listed by the first run, not written by this one, but its input
+
+
+def test_detect_names_images_in_nested_class_folders(tmp_path):
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    for folder, label in (("a/sub", 0), ("b", 1)):
+        (tmp_path / "nest" / folder).mkdir(parents=True)
+        for i, img in enumerate(d.images[d.target == label][:6]):
+            Image.fromarray((img * 15).astype(np.uint8)).save(tmp_path / "nest" / folder / f"{i}.png")
+    result = CliRunner().invoke(cli, ["detect", str(tmp_path / "nest"), "-o", str(tmp_path / "out"), "--epochs",
+                                      "1", "-q"])
+    assert result.exit_code == 0, result.output
+    names = [r["file"] for r in read_csv(tmp_path / "out" / "scores.csv")]
+    assert names == [f"a/sub/{i}.png" for i in range(6)] + [f"b/{i}.png" for i in range(6)]
