@@ -430,8 +430,8 @@ def read_dicom(path, *, series_uid: str | None = None) -> MedicalImage:
         listing = "; ".join(f"{uid} ({len(m)} files, {m[0][1].get('Modality', '?')}, "
                             f"{str(m[0][1].get('SeriesDescription', '') or '').strip() or 'no description'})"
                             for uid, m in sorted(groups.items(), key=lambda kv: -len(kv[1])))
-        raise ValueError(f"{path} holds {len(groups)} DICOM series: {listing}. Pass series_uid=..., "
-                         "use read_dicom_series, or put one series per folder")
+        raise ValueError(f"{path} holds {len(groups)} DICOM series: {listing}. Choose one with series_uid=... "
+                         "(on the command line --series-uid), use read_dicom_series, or put one series per folder")
     others = [(str(f), f"other series {uid}") for uid, members in groups.items() if uid != chosen
               for f, _ in members]
     return _series_image(chosen, groups[chosen], skipped + others, path)
@@ -1139,6 +1139,12 @@ class MedicalAugmenter(BaseEstimator):
         slices = _check_values(slices, "X")
         if self.patch_size is not None:
             _pair(self.patch_size, "patch_size")
+        if (isinstance(self.intensity, str) and self.intensity in WINDOW_PRESETS and image is not None
+                and image.format == "dicom" and image.units != "HU"):
+            # A NIfTI's units are unknown (a CT volume is often in HU); a DICOM says what it holds.
+            raise ValueError(f"intensity={self.intensity!r} is a CT window in Hounsfield units, but this "
+                             f"{image.modality or 'DICOM'} series holds {image.units!r} values; use "
+                             "'percentile' (or 'auto') for data that is not CT")
         self.image_ = image
         self.dtype_ = slices.dtype
         modality = image.modality if image is not None else None

@@ -815,6 +815,8 @@ def _augment_write_arrays(output: Path, X_real, y_real, X_syn, y_syn, record) ->
                                              "percentile", "none"]), default="auto", show_default=True,
               help="DICOM/NIfTI intensities the generator sees: a CT window, MR percentiles, or none "
                    "(auto: soft_tissue for CT, percentile otherwise). Output is always in the input's units.")
+@click.option("--series-uid", default=None,
+              help="DICOM folder holding several series: the SeriesInstanceUID of the one to use.")
 @click.option("--epochs", type=click.IntRange(min=1), default=100, show_default=True, help="Maximum training epochs.")
 @click.option("--resize", type=ImageSize(), default=None,
               help="Image folders: resize images of other sizes to HxW (mixed sizes are refused without it).")
@@ -825,8 +827,8 @@ def _augment_write_arrays(output: Path, X_real, y_real, X_syn, y_syn, record) ->
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON on stdout (for scripts).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars or messages (errors still go to stderr).")
 @config_option
-def augment(input_path, output, fmt, model, n_samples, ratio, patch_size, window, epochs, resize, seed, overwrite,
-            c2pa_cert, c2pa_key, c2pa_alg, as_json, quiet):
+def augment(input_path, output, fmt, model, n_samples, ratio, patch_size, window, series_uid, epochs, resize, seed,
+            overwrite, c2pa_cert, c2pa_key, c2pa_alg, as_json, quiet):
     """Train a generator on INPUT and write real + synthetic data (or a synthetic series) to OUTPUT.
 
     INPUT is a folder of images (class sub-folders = labels), a .npy/.npz file, a DICOM file or
@@ -849,6 +851,8 @@ def augment(input_path, output, fmt, model, n_samples, ratio, patch_size, window
     _refuse_non_empty(output, overwrite)
     previous = _previous_outputs(output) if overwrite else set()
     kind = _augment_input_kind(input_path)
+    if series_uid is not None and kind != "dicom":
+        raise click.BadParameter(f"{input_path} is {kind} input, not DICOM", param_hint="--series-uid")
     fmt = fmt or {"images": "png", "array": "npy", "dicom": "dicom", "nifti": "nifti"}[kind]
     if fmt not in _AUGMENT_FORMATS[kind]:
         raise click.BadParameter(f"{kind} input can be written as {' or '.join(_AUGMENT_FORMATS[kind])}, not {fmt}",
@@ -915,12 +919,12 @@ def augment(input_path, output, fmt, model, n_samples, ratio, patch_size, window
         from synthaug.integrations.medical import MedicalAugmenter, read_dicom, read_nifti
 
         try:
-            image = read_nifti(input_path) if kind == "nifti" else read_dicom(input_path)
+            image = read_nifti(input_path) if kind == "nifti" else read_dicom(input_path, series_uid=series_uid)
         except (ValueError, OSError) as exc:
             _fail(str(exc))
-        if not quiet:
-            for bad, reason in image.skipped:
-                click.echo(f"skipped {bad}: {reason}", err=True)
+        for bad, reason in image.skipped:  # on stderr even with -q, as for image folders
+            click.echo(f"skipped {bad}: {reason}", err=True)
+        exit_code = 1 if image.skipped else 0
         augmenter = MedicalAugmenter(generator, patch_size=patch_size or None,
                                      intensity=None if window == "none" else window, random_state=seed)
         try:
@@ -941,7 +945,7 @@ def augment(input_path, output, fmt, model, n_samples, ratio, patch_size, window
         manifest.update(n_real_slices=int(len(image.slices())), n_training_samples=augmenter.n_training_samples_,
                         n_synthetic=int(n), sample_shape=list(augmenter.sample_shape_), units=image.units,
                         dtype=np.dtype(augmenter.dtype_).name, patch_size=patch_size or None, window=window,
-                        modality=image.modality)
+                        modality=image.modality, skipped=[{"path": p, "reason": r} for p, r in image.skipped])
     manifest["files"] = [{"path": name, "kind": what} for name, what in files]
     _remove_previous_outputs(output, previous, {name for name, _ in files})
     atomic_write_bytes(output / "manifest.json", (json.dumps(manifest, indent=1) + "\n").encode())

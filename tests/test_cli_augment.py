@@ -148,3 +148,29 @@ def test_undecodable_dicom_fails_with_exit_1(tmp_path):
     shutil.copy(source, tmp_path / "in" / "mr.dcm")
     result = run(tmp_path / "in", "-o", tmp_path / "out", "--epochs", 1)
     assert result.exit_code == 1 and "JPEG-LS" in result.output and "Traceback" not in result.output
+
+
+def test_dicom_folders_skipped_files_several_series_and_windows_for_ct_only(tmp_path):
+    from nibabel.testing import data_path
+
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    shutil.copy(get_testdata_file("CT_small.dcm"), folder / "ct.dcm")
+    shutil.copy(Path(data_path) / "0.dcm", folder / "mr0.dcm")
+    shutil.copy(Path(data_path) / "1.dcm", folder / "mr1.dcm")
+    (folder / "notes.dcm").write_text("not a DICOM file")
+    several = run(folder, "-o", tmp_path / "a", "--epochs", 1, "-q")
+    assert several.exit_code == 1 and "holds 2 DICOM series" in several.output and "--series-uid" in several.output
+    ct_uid = pydicom.dcmread(folder / "ct.dcm").SeriesInstanceUID
+    chosen = run(folder, "-o", tmp_path / "b", "--series-uid", ct_uid, "--patch-size", 32, "--epochs", 1, "-n", 2,
+                 "-q", "--json")
+    # skipped files (the other series, notes.dcm) are on stderr and in the manifest, and exit 1 says so
+    assert chosen.exit_code == 1, chosen.output
+    manifest = json.loads(chosen.stdout)
+    assert manifest["modality"] == "CT" and manifest["n_synthetic"] == 2
+    assert {Path(s["path"]).name for s in manifest["skipped"]} == {"mr0.dcm", "mr1.dcm", "notes.dcm"}
+    assert "notes.dcm" in chosen.stderr
+    mr_uid = pydicom.dcmread(folder / "mr0.dcm").SeriesInstanceUID
+    lung = run(folder, "-o", tmp_path / "c", "--series-uid", mr_uid, "--window", "lung", "--epochs", 1, "-q")
+    assert lung.exit_code == 1 and "'lung' is a CT window in Hounsfield units, but this MR series" in lung.output
+    assert not (tmp_path / "c").exists()
