@@ -468,7 +468,8 @@ def read_nifti(path) -> MedicalImage:
         img = nib.load(str(path))
         if not isinstance(img, (nib.Nifti1Image, nib.Nifti2Image)):
             raise ValueError(f"a {type(img).__name__}, not NIfTI")
-        slope, inter = img.header.get_slope_inter()
+        # After loading, nibabel moves scl_slope/scl_inter from the header into the array proxy.
+        slope, inter = getattr(img.dataobj, "slope", 1.0), getattr(img.dataobj, "inter", 0.0)
         if slope in (None, 1.0) and inter in (None, 0.0):
             array = np.asarray(img.dataobj)
             array = array.astype(array.dtype.newbyteorder("="), copy=False)
@@ -717,6 +718,9 @@ def extract_patches(images, patch_size, stride=None) -> tuple[np.ndarray, np.nda
     n, h, w = images.shape[:3]
     if ph > h or pw > w:
         raise ValueError(f"patch_size {(ph, pw)} is larger than the images ({h}×{w})")
+    if sh > ph or sw > pw:
+        raise ValueError(f"stride {(sh, sw)} is larger than patch_size {(ph, pw)}: the patches would leave "
+                         "pixels between them uncovered")
     grid = [(r, c) for r in _starts(h, ph, sh) for c in _starts(w, pw, sw)]
     positions = np.array([(i, r, c) for i in range(n) for r, c in grid], dtype=np.int64)
     patches = np.stack([images[i, r:r + ph, c:c + pw] for i, r, c in positions])

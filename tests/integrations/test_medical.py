@@ -287,3 +287,15 @@ def test_augmenter_trains_a_tiny_generator_on_ct_patches(ct, tmp_path, eager_ten
     np.testing.assert_array_equal(again.generate(16, random_state=0), hu)
     with pytest.raises(ValueError, match="prefit generator makes samples of shape"):
         MedicalAugmenter(augmenter.generator_, patch_size=16, prefit=True).fit(ct)
+
+
+def test_scaled_nifti_comes_back_as_float32_in_scaled_units():
+    source = Path(NIBABEL_DATA) / "functional.nii"  # scl_slope 0.0754, scl_inter 3100.8
+    image = read_nifti(source)
+    assert image.array.dtype == np.float32
+    np.testing.assert_allclose(image.array, nib.load(str(source)).get_fdata(), rtol=1e-6)
+
+
+def test_a_stride_beyond_the_patch_size_is_refused():
+    with pytest.raises(ValueError, match=r"stride \(10, 10\) is larger than patch_size \(4, 4\)"):
+        extract_patches(np.zeros((2, 16, 16)), 4, stride=10)
