@@ -119,6 +119,12 @@ def augment(dataset: tf.data.Dataset, generator, ratio: float = 0.5, labels="kee
         raise ValueError(f"the dataset's elements carry labels, but the {type(generator).__name__} was fitted "
                          "without labels, so synthetic examples would have none; fit it with labels, or drop "
                          "them first (dataset.map(lambda x, y: x))")
+    if layout.labelled and generator.classes_ is not None:
+        text_labels, text_classes = layout.y_dtype == tf.string, generator.classes_.dtype.kind in "USO"
+        if text_labels != text_classes:  # else the lookup fails only when the dataset is iterated
+            raise ValueError(f"the dataset's labels are {layout.y_dtype.name}, but the {type(generator).__name__}'s "
+                             f"classes are {'text' if text_classes else 'numbers'} "
+                             f"({generator.classes_.tolist()[:5]}); give labels of the kind it was fitted on")
     plan = _LabelPlan(generator, labels, layout.labelled)
 
     def mix(x, y, seed_pair):

@@ -168,6 +168,9 @@ def test_augment_errors(vae, unconditional):
         augment(ds, unconditional)
     with pytest.raises(ValueError, match=r"shape \(4, 4\)"):
         augment(tf.data.Dataset.from_tensor_slices(X[:10, :4, :4]), vae)
+    text = tf.data.Dataset.from_tensor_slices((X[:10], Y[:10].astype(str)))
+    with pytest.raises(ValueError, match=r"labels are string, but the VAE's classes are numbers \(\[0, 1, 2"):
+        augment(text, vae)  # refused when called, not at iteration
     with pytest.raises(ValueError, match="ratio"):
         augment(ds, vae, ratio=1.5)
     with pytest.raises(ValueError, match="labels must be"):
