@@ -243,7 +243,7 @@ def _scan_dicom(path: Path):
     else:
         files = sorted(p for p in path.rglob("*") if p.is_file()
                        and not any(part.startswith(".") for part in p.relative_to(path).parts))
-    found, skipped = [], []
+    found, skipped, seen = [], [], {}
     for f in files:
         if f.name.upper() == "DICOMDIR":
             skipped.append((str(f), "DICOMDIR index, not an image"))
@@ -261,6 +261,11 @@ def _scan_dicom(path: Path):
                 raise ValueError(f"{f} is a DICOM {what} file without pixel data (not an image)")
             skipped.append((str(f), f"DICOM {what} without pixel data"))
             continue
+        instance = str(ds.get("SOPInstanceUID", "") or "")
+        if instance and instance in seen:  # a copied file would be stacked twice at one position
+            skipped.append((str(f), f"duplicate of {seen[instance]} (same SOPInstanceUID)"))
+            continue
+        seen[instance] = f.name
         found.append((f, ds))
     return found, skipped
 
@@ -477,6 +482,8 @@ def read_nifti(path) -> MedicalImage:
             array = img.get_fdata(dtype=np.float32)
     except (OSError, EOFError, ValueError, nib.filebasedimages.ImageFileError) as exc:
         raise ValueError(f"{path} is not a readable NIfTI file ({type(exc).__name__}: {exc})") from None
+    if array.dtype.kind == "V":  # RGB / RGBA voxels (NIfTI datatypes 128, 2304) are records
+        raise ValueError(f"{path} holds colour voxels ({img.get_data_dtype()}); only greyscale volumes are read")
     header = img.header
     space, time = header.get_xyzt_units()
     zooms = tuple(float(z) for z in header.get_zooms())

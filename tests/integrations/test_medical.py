@@ -299,3 +299,19 @@ def test_scaled_nifti_comes_back_as_float32_in_scaled_units():
 def test_a_stride_beyond_the_patch_size_is_refused():
     with pytest.raises(ValueError, match=r"stride \(10, 10\) is larger than patch_size \(4, 4\)"):
         extract_patches(np.zeros((2, 16, 16)), 4, stride=10)
+
+
+def test_a_copied_slice_is_skipped_not_stacked_twice(tmp_path):
+    shutil.copy(Path(NIBABEL_DATA) / "0.dcm", tmp_path / "a.dcm")
+    shutil.copy(Path(NIBABEL_DATA) / "1.dcm", tmp_path / "b.dcm")
+    shutil.copy(Path(NIBABEL_DATA) / "1.dcm", tmp_path / "b copy.dcm")
+    image = read_dicom(tmp_path)
+    assert image.array.shape[0] == 2
+    assert image.skipped == [(str(tmp_path / "b.dcm"), "duplicate of b copy.dcm (same SOPInstanceUID)")]
+
+
+def test_colour_nifti_is_refused_by_name(tmp_path):
+    rgb = np.zeros((4, 4, 2), dtype=[("R", "u1"), ("G", "u1"), ("B", "u1")])
+    nib.save(nib.Nifti1Image(rgb, np.eye(4)), tmp_path / "rgb.nii")
+    with pytest.raises(ValueError, match="rgb.nii holds colour voxels"):
+        read_nifti(tmp_path / "rgb.nii")
