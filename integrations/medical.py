@@ -1147,7 +1147,7 @@ class MedicalAugmenter(BaseEstimator):
         if slices.ndim != 3:
             raise ValueError(f"expected greyscale slices (n, H, W); got shape {slices.shape} "
                              "(colour images are not supported here)")
-        slices = _check_values(slices, "X")
+        slices = _check_values(slices, "X" if image is None or image.path is None else str(image.path))
         if self.patch_size is not None:
             _pair(self.patch_size, "patch_size")
         if (isinstance(self.intensity, str) and self.intensity in WINDOW_PRESETS and image is not None

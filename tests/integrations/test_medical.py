@@ -315,3 +315,11 @@ def test_colour_nifti_is_refused_by_name(tmp_path):
     nib.save(nib.Nifti1Image(rgb, np.eye(4)), tmp_path / "rgb.nii")
     with pytest.raises(ValueError, match="rgb.nii holds colour voxels"):
         read_nifti(tmp_path / "rgb.nii")
+
+
+def test_a_volume_with_nan_is_refused_naming_its_file(tmp_path):
+    volume = np.ones((8, 8, 3), np.float32)
+    volume[2, 2, 1] = np.nan
+    nib.save(nib.Nifti1Image(volume, np.eye(4)), tmp_path / "holes.nii")
+    with pytest.raises(ValueError, match=r"holes.nii contains 1 NaN or infinite values"):
+        MedicalAugmenter(patch_size=None).fit(tmp_path / "holes.nii")
