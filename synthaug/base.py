@@ -33,14 +33,11 @@ def _check_finite(X: np.ndarray, name: str = "X") -> None:
         )
 
 
-def _class_labels(y, n_samples: int) -> tuple[np.ndarray, np.ndarray]:
-    """The sorted classes of ``y`` and each label's code, after scikit-learn's checks for class
-    labels (a regression target, NaN or labels of mixed types are refused by name)."""
+def _check_class_labels(y: np.ndarray) -> None:
+    """scikit-learn's checks for class labels: a regression target, NaN or labels of mixed types
+    are refused by name."""
     from sklearn.utils.multiclass import check_classification_targets
 
-    y = np.asarray(y)
-    if y.ndim != 1 or len(y) != n_samples:
-        raise ValueError(f"y must be 1-d with {n_samples} labels to match X; got shape {y.shape}")
     if y.dtype.kind == "f" and np.isnan(y).any():
         raise ValueError(f"y contains NaN in {int(np.isnan(y).sum())} labels; every row needs a class label")
     if y.dtype == object:
@@ -51,6 +48,14 @@ def _class_labels(y, n_samples: int) -> tuple[np.ndarray, np.ndarray]:
         check_classification_targets(y)
     except ValueError as error:
         raise ValueError(f"y must hold class labels (one distribution is learned per class): {error}") from None
+
+
+def _class_labels(y, n_samples: int) -> tuple[np.ndarray, np.ndarray]:
+    """The sorted classes of ``y`` and each label's code, after :func:`_check_class_labels`."""
+    y = np.asarray(y)
+    if y.ndim != 1 or len(y) != n_samples:
+        raise ValueError(f"y must be 1-d with {n_samples} labels to match X; got shape {y.shape}")
+    _check_class_labels(y)
     classes, codes = np.unique(y, return_inverse=True)
     return classes, codes.reshape(-1)
 
@@ -217,6 +222,8 @@ class GenerativeEstimator(BaseEstimator):
             self.scale_ = np.where(std > 0, std, 1.0)
             self.feature_min_, self.feature_max_ = stats.per_dataset(stats.min), stats.per_dataset(stats.max)
         self.classes_, self.class_prior_ = stats.classes() if layout.labelled else (None, None)
+        if self.classes_ is not None:
+            _check_class_labels(self.classes_)  # the distinct labels decide it, as in _fit_data
         stream = StreamedData(dataset, layout, self, stats.n, stats.bucket_counts)
         return stream, (StreamedLabels() if layout.labelled else None)
 

@@ -93,3 +93,12 @@ def test_a_model_file_of_another_format_version_says_which(tmp_path, uncondition
     (tmp_path / "new.synthaug").write_bytes(archive_bytes(members))
     with pytest.raises(ValueError, match="new.synthaug is a synthaug model file of format version 99; this synthaug"):
         load(tmp_path / "new.synthaug")
+
+
+def test_a_dataset_with_a_regression_target_is_refused_like_an_array():
+    import tensorflow as tf
+
+    target = np.random.RandomState(0).normal(size=len(IRIS_X))
+    dataset = tf.data.Dataset.from_tensor_slices((IRIS_X, target)).batch(50)
+    with pytest.raises(ValueError, match="y must hold class labels.*continuous"):
+        VAE(**TINY).fit(dataset)
