@@ -83,20 +83,11 @@ def _refuse_non_empty(output: Path, overwrite: bool) -> None:
         raise click.BadParameter(f"{output} is not empty; pass --overwrite", param_hint="--output")
 
 
-def _previous_outputs(output: Path) -> set[str]:
-    """The files an earlier run listed in OUTPUT/manifest.json (relative paths inside OUTPUT)."""
-    try:
-        files = json.loads((output / "manifest.json").read_text(encoding="utf-8")).get("files", [])
-        names = {f["path"] for f in files if isinstance(f, dict) and isinstance(f.get("path"), str)}
-    except (OSError, UnicodeDecodeError, ValueError, AttributeError):
-        return set()
-    return {n for n in names if not Path(n).is_absolute() and ".." not in Path(n).parts}
-
-
 def _remove_previous_outputs(output: Path, previous: set[str], written: set[str], inputs=()) -> None:
-    """After an --overwrite run: delete what the earlier run listed and this one did not write, and
-    the folders that leaves empty, so OUTPUT never mixes two runs. Files synthaug did not list stay,
-    and so do this run's ``inputs`` (e.g. a detector reused from the earlier run)."""
+    """After an --overwrite run (``previous``: :func:`synthaug.io.listed_outputs` before it): delete
+    what the earlier run listed and this one did not write, and the folders that leaves empty, so
+    OUTPUT never mixes two runs. Files synthaug did not list stay, and so do this run's ``inputs``
+    (e.g. a detector reused from the earlier run)."""
     keep = {Path(p).resolve() for p in inputs if p is not None}
     for name in sorted(previous - written):
         path = output / name
@@ -272,7 +263,9 @@ def generate(model, pretrained, n_samples, output, seed, overwrite, labels, no_w
       synthaug generate model.synthaug -n 10 -o out/ --c2pa-cert chain.pem --c2pa-key key.pem
     """
     _refuse_non_empty(output, overwrite)
-    previous = _previous_outputs(output) if overwrite else set()
+    from synthaug.io import listed_outputs
+
+    previous = listed_outputs(output) if overwrite else set()
     c2pa_signer = _c2pa_signer(c2pa_cert, c2pa_key, c2pa_alg)
     est, source = _generator_source(model, pretrained)
     import numpy as np
@@ -704,7 +697,9 @@ def detect(data, output, model_path, train_path, score, contamination, top_k, ep
     flagged = np.flatnonzero(decision < 0)
     is_image = ds.X.ndim >= 3
     mapped = flagged[np.argsort(scores[flagged], kind="stable")][:max_maps] if is_image else []
-    previous = _previous_outputs(output) if overwrite else set()
+    from synthaug.io import listed_outputs
+
+    previous = listed_outputs(output) if overwrite else set()
     heatmaps = {}
     for i in mapped:
         fig = detector.plot_error_maps(ds.X[i:i + 1], max_samples=1)
@@ -849,7 +844,9 @@ def augment(input_path, output, fmt, model, n_samples, ratio, patch_size, window
     if _overlaps(input_path, output):
         raise click.BadParameter(f"{output} overlaps {input_path}; write to a separate folder", param_hint="--output")
     _refuse_non_empty(output, overwrite)
-    previous = _previous_outputs(output) if overwrite else set()
+    from synthaug.io import listed_outputs
+
+    previous = listed_outputs(output) if overwrite else set()
     kind = _augment_input_kind(input_path)
     if series_uid is not None and kind != "dicom":
         raise click.BadParameter(f"{input_path} is {kind} input, not DICOM", param_hint="--series-uid")

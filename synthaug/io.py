@@ -141,15 +141,18 @@ def resize_image(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return out[..., 0] if image.ndim == 2 else out
 
 
-def _sample_grids(folder: Path) -> set[str]:
-    """Names of the sample grids that a synthaug command listed in ``folder/manifest.json``."""
+def listed_outputs(folder: Path, kind: str | None = None) -> set[str]:
+    """The files (of ``kind``, or all) that a synthaug command listed in ``folder/manifest.json``,
+    as relative paths inside ``folder``; nothing for a missing or malformed manifest."""
     import json
 
     try:
-        files = json.loads((folder / "manifest.json").read_text(encoding="utf-8")).get("files", [])
-        return {f["path"] for f in files if isinstance(f, dict) and f.get("kind") == "grid"}
-    except (OSError, UnicodeDecodeError, ValueError, AttributeError, KeyError, TypeError):
+        files = json.loads((Path(folder) / "manifest.json").read_text(encoding="utf-8")).get("files", [])
+        names = {f["path"] for f in files if isinstance(f, dict) and isinstance(f.get("path"), str)
+                 and (kind is None or f.get("kind") == kind)}
+    except (OSError, UnicodeDecodeError, ValueError, AttributeError, TypeError):
         return set()
+    return {n for n in names if not Path(n).is_absolute() and ".." not in Path(n).parts}
 
 
 def _images_under(folder: Path) -> list[Path]:
@@ -194,7 +197,7 @@ def read_data(path, image_size: tuple[int, int] | None = None) -> Dataset:
             raise ValueError(f"the array in {path} has shape {ds.X.shape}; expected samples along the first "
                              "axis: (n, d) tabular rows or (n, H, W[, C]) images")
         return ds
-    grids = _sample_grids(path)  # a synthaug output folder's picture of its samples is not data
+    grids = listed_outputs(path, "grid")  # a synthaug output folder's picture of its samples is not data
     top_level = sorted(f for f in path.iterdir()
                        if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES and f.name not in grids)
     subdirs = sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))

@@ -105,3 +105,18 @@ def test_array_files_that_cannot_be_used_are_named(tmp_path):
     np.savez(tmp_path / "d.npz", Z=np.zeros((3, 2)))
     with pytest.raises(ValueError, match=r"d.npz has no array named 'X' \(found: \['Z'\]\)"):
         read_data(tmp_path / "d.npz")
+
+
+def test_an_output_folders_sample_grid_is_not_read_as_data(tmp_path, camera):
+    import json
+
+    (tmp_path / "out" / "a").mkdir(parents=True)
+    Image.fromarray(camera).save(tmp_path / "out" / "a" / "real_0.png")
+    Image.fromarray(camera[:32]).save(tmp_path / "out" / "grid.png")
+    (tmp_path / "out" / "manifest.json").write_text(json.dumps(
+        {"files": [{"path": "a/real_0.png", "kind": "real"}, {"path": "grid.png", "kind": "grid"}]}))
+    ds = read_data(tmp_path / "out")
+    assert ds.X.shape == (1, 64, 64) and ds.class_names == ["a"]
+    (tmp_path / "out" / "manifest.json").write_text("{broken")  # unlisted, the grid is a loose image
+    with pytest.raises(ValueError, match="beside its class sub-folders"):
+        read_data(tmp_path / "out")

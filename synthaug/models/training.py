@@ -37,7 +37,7 @@ class StopOnNonFinite(keras.callbacks.Callback):
 
     def __init__(self):
         super().__init__()
-        self.epoch = None
+        self.epoch, self.names = None, []
 
     def on_epoch_end(self, epoch, logs=None):
         bad = [name for name, value in (logs or {}).items() if not np.isfinite(float(value))]
