@@ -39,34 +39,24 @@ K, VOTES, OVERSAMPLE = 5, 3, 4
 FLOW = dict(n_layers=4, hidden_units=(64,), epochs=300, batch_size=16, validation_fraction=0.0, noise_std=0.0)
 
 
-class FilteredFlowSampler:
-    """One flow on the minority class (label 1); of 4x the missing rows it draws, those that pass the
-    neighbour filter are added, up to the missing count."""
+class FlowSampler:
+    """One flow on the minority class (label 1), sampled at ``temperature``, up to balance. With
+    ``filtered``, 4x the missing rows are drawn and those that pass the neighbour filter are added,
+    up to the missing count."""
 
-    def __init__(self, params, seed):
-        self.params, self.seed = params, seed
+    def __init__(self, params, seed, temperature=1.0, filtered=False):
+        self.params, self.seed, self.temperature, self.filtered = params, seed, temperature, filtered
 
     def fit_resample(self, X, y):
         from sklearn.neighbors import KNeighborsClassifier
 
         need = int((y == 0).sum() - (y == 1).sum())
         flow = Flow(random_state=self.seed, **self.params).fit(X[y == 1])
-        new = flow.generate(need * OVERSAMPLE, random_state=self.seed)
-        votes = KNeighborsClassifier(K).fit(X, y).predict_proba(new)[:, 1] * K
-        kept = new[votes >= VOTES - 1e-9][:need]
-        return np.vstack([X, kept]), np.r_[y, np.ones(len(kept), int)]
-
-
-class TemperedFlowSampler:
-    """One flow on the minority class (label 1), sampled at a temperature, up to balance."""
-
-    def __init__(self, params, seed, temperature):
-        self.params, self.seed, self.temperature = params, seed, temperature
-
-    def fit_resample(self, X, y):
-        need = int((y == 0).sum() - (y == 1).sum())
-        flow = Flow(random_state=self.seed, **self.params).fit(X[y == 1])
-        new = flow.generate(need, random_state=self.seed, temperature=self.temperature)
+        new = flow.generate(need * (OVERSAMPLE if self.filtered else 1), random_state=self.seed,
+                            temperature=self.temperature)
+        if self.filtered:
+            votes = KNeighborsClassifier(K).fit(X, y).predict_proba(new)[:, 1] * K
+            new = new[votes >= VOTES - 1e-9][:need]
         return np.vstack([X, new]), np.r_[y, np.ones(len(new), int)]
 
 
@@ -87,10 +77,10 @@ def main():
                                                                        fit_per_class=True, random_state=s),
     }
     if args.filter:
-        samplers["synthaug (one Flow per class, filtered)"] = lambda s: FilteredFlowSampler(params, s)
+        samplers["synthaug (one Flow per class, filtered)"] = lambda s: FlowSampler(params, s, filtered=True)
     for t in [float(t) for t in args.temperatures.split(",") if t]:
         samplers[f"synthaug (one Flow per class, T={t:g})"] = (
-            lambda s, t=t: TemperedFlowSampler(params, s, t))
+            lambda s, t=t: FlowSampler(params, s, temperature=t))
     started = time.perf_counter()
     scores = bench.sampler_scores(samplers, draws)
     print(f"\nFlow {params}, draws {draws}, {time.perf_counter() - started:.0f} s; means over all folds")
