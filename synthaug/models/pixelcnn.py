@@ -747,7 +747,9 @@ class PixelCNN(GenerativeEstimator):
 
         With ``levels`` set, the probability of the quantised image. A conditional model given
         ``y`` returns log P(x | y); without ``y`` it returns log P(x) = log sum_c P(c) P(x | c).
-        Values outside the training range count as the nearest end level.
+        With ``levels="auto"`` an image holding a value outside the training range scores -inf
+        (the model gives it probability 0, as the VAE and the Flow do); with ``levels`` set such
+        values are quantised to the nearest end level, like every other value.
 
         Parameters
         ----------
@@ -758,13 +760,18 @@ class PixelCNN(GenerativeEstimator):
         -------
         log_prob : ndarray of shape (n_samples,)
         """
-        _, Z = self._levels_of(X)
+        X, Z = self._levels_of(X)
         if self.classes_ is None or y is not None:
-            return self._batched("log_prob", Z, self._check_label_input(Z, y))
-        per_class = np.stack([self._batched("log_prob", Z, np.full(len(Z), c)) + np.log(self.class_prior_[c])
-                              for c in range(len(self.classes_))])
-        top = per_class.max(0)
-        return top + np.log(np.exp(per_class - top).sum(0))
+            log_p = self._batched("log_prob", Z, self._check_label_input(Z, y))
+        else:
+            per_class = np.stack([self._batched("log_prob", Z, np.full(len(Z), c)) + np.log(self.class_prior_[c])
+                                  for c in range(len(self.classes_))])
+            top = per_class.max(0)
+            log_p = top + np.log(np.exp(per_class - top).sum(0))
+        if self.levels == "auto":  # _levels_of refused non-integers; out of range is what is left
+            flat = X.reshape(len(X), -1)
+            log_p = np.where(((flat < self.data_min_) | (flat > self.data_max_)).any(axis=1), -np.inf, log_p)
+        return log_p
 
     # -- sampling --------------------------------------------------------------------------------
     def generate(self, n_samples: int, y=None, random_state=None, *, method: str = "fast", watermark: bool = True):

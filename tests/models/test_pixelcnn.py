@@ -114,6 +114,17 @@ def test_unconditional_score_marginalises_over_classes(fitted, digits):
     np.testing.assert_allclose(fitted.score_samples(X_test[:6]), expected, rtol=1e-6)
 
 
+def test_values_outside_the_training_levels_have_probability_zero(fitted, digits):
+    _, X_test, _, y_test = digits
+    X, y = X_test[:4].copy(), y_test[:4]
+    clean = fitted.score_samples(X, y)
+    X[[1, 3], 2, 3] = 17  # one level above the 0..16 the model was fitted on
+    X[2, 0, 0] = -1
+    np.testing.assert_array_equal(fitted.score_samples(X, y), [clean[0], -np.inf, -np.inf, -np.inf])
+    assert fitted.score_samples(X)[0] == pytest.approx(fitted.score_samples(X_test[:1])[0])
+    assert np.all(np.isneginf(fitted.score_samples(X)[1:]))
+
+
 def test_fast_sampling_equals_naive_for_a_seed(fitted):
     X_fast, y_fast = fitted.generate(12, random_state=5)
     X_naive, y_naive = fitted.generate(12, random_state=5, method="naive")
@@ -220,6 +231,12 @@ def test_quantised_levels_for_non_integer_data(digits):
     grid = np.linspace(X.min(), X.max(), 8)
     assert out.dtype == X.dtype and np.all(np.isclose(out[..., None], grid).any(-1))
     assert np.all(np.isfinite(model.score_samples(X_test[:5] / 16.0 * 3.5 - 1.0)))
+    # quantising: a value past the training range counts as the end level, not as impossible
+    beyond = X[:2].copy()
+    beyond[:, 0, 0] = X.max() + 5
+    at_top = X[:2].copy()
+    at_top[:, 0, 0] = X.max()
+    np.testing.assert_allclose(model.score_samples(beyond), model.score_samples(at_top))
 
 
 def test_errors(fitted, digits):
