@@ -163,8 +163,18 @@ def is_dicom_file(path) -> bool:
 
 
 def _physical(ds, stored: np.ndarray) -> tuple[np.ndarray, str]:
-    """Stored values → physical units (Modality LUT / rescale), integer dtypes kept where exact."""
+    """Stored values → physical units (Modality LUT / rescale, RT dose grid scaling, palette
+    colour to RGB), integer dtypes kept where exact."""
     modality = str(ds.get("Modality", "") or "")
+    if str(ds.get("PhotometricInterpretation", "") or "") == "PALETTE COLOR":
+        # The stored values are indices into the palette, not intensities: averaging or
+        # generating indices would mix unrelated colours.
+        from pydicom.pixels import apply_color_lut
+
+        return np.asarray(apply_color_lut(stored, ds)), "RGB (palette applied)"
+    if modality == "RTDOSE" and ds.get("DoseGridScaling") not in (None, ""):
+        units = {"GY": "Gy", "RELATIVE": "relative dose"}.get(str(ds.get("DoseUnits", "") or "").upper(), "dose")
+        return (stored.astype(np.float64) * float(ds.DoseGridScaling)).astype(np.float32), units
     units = str(ds.get("RescaleType", "") or "").strip() or ("HU" if modality == "CT" else "stored value")
     if "ModalityLUTSequence" in ds:
         from pydicom.pixels import apply_modality_lut
@@ -270,6 +280,32 @@ def _scan_dicom(path: Path):
     return found, skipped
 
 
+def _frame_offsets(ds, n_frames: int) -> np.ndarray | None:
+    """A multi-frame file's frame positions along the slice normal relative to the first frame
+    (GridFrameOffsetVector, as RT dose grids give them), or None."""
+    offsets = ds.get("GridFrameOffsetVector")
+    if offsets is None or len(offsets) != n_frames:
+        return None
+    offsets = np.asarray([float(v) for v in offsets])
+    return offsets - offsets[0]  # the standard allows offsets relative to the first frame or absolute
+
+
+def _warn_uneven_gaps(series_uid: str, root: Path, gaps: np.ndarray, files) -> None:
+    """Warn when a series' slices are not evenly spaced: a missing slice, two slices at one position
+    (e.g. two acquisitions in one series) or a change of spacing makes a stacked volume wrong."""
+    median = float(np.median(gaps))
+    uneven = np.abs(gaps - median) > max(0.1 * abs(median), 1e-3)
+    if not uneven.any():
+        return
+    i = int(np.argmax(np.abs(gaps - median)))
+    where = f" between {Path(files[i]).name} and {Path(files[i + 1]).name}" if files else f" after slice {i}"
+    kind = "two slices at the same position" if abs(gaps[i]) < 1e-3 else f"a gap of {gaps[i]:g} mm"
+    warnings.warn(f"series {series_uid} in {root}: slices are not evenly spaced ({int(uneven.sum())} of "
+                  f"{len(gaps)} gaps differ from the median {median:g} mm; {kind}{where}); a slice may be "
+                  "missing or the series may mix acquisitions, so its spacing is only the median",
+                  UserWarning, stacklevel=4)
+
+
 def _series_image(series_uid: str, members, skipped, root: Path) -> MedicalImage:
     """Decode, sort and stack one series into a MedicalImage."""
     positions = [_slice_position(ds) for _, ds in members]
@@ -299,9 +335,13 @@ def _series_image(series_uid: str, members, skipped, root: Path) -> MedicalImage
     first = headers[0]
     pixel_spacing = [float(v) for v in first.get("PixelSpacing", []) or []]
     slice_spacing = None
-    if len(arrays) > 1 and all(p is not None for p in positions):
+    if len(members) == 1 and len(array) > 1 and _frame_offsets(first, len(array)) is not None:
+        positions = list(positions[0] + _frame_offsets(first, len(array))) if positions[0] is not None \
+            else list(_frame_offsets(first, len(array)))  # one multi-frame file (e.g. RT dose)
+    if len(array) > 1 and len(positions) == len(array) and all(p is not None for p in positions):
         gaps = np.diff(positions)
-        slice_spacing = float(np.median(gaps)) if len(gaps) else None
+        slice_spacing = float(np.median(gaps))
+        _warn_uneven_gaps(series_uid, root, gaps, [str(f) for f, _ in members] if len(members) > 1 else None)
     elif first.get("SpacingBetweenSlices") or first.get("SliceThickness"):
         slice_spacing = float(first.get("SpacingBetweenSlices") or first.get("SliceThickness"))
     spacing = (slice_spacing, *pixel_spacing) if len(pixel_spacing) == 2 else None
@@ -330,7 +370,7 @@ def _series_image(series_uid: str, members, skipped, root: Path) -> MedicalImage
         "columns": int(array.shape[2]),
         "pixel_spacing": pixel_spacing or None,
         "slice_thickness": listed("SliceThickness"),
-        "slice_positions": positions if all(p is not None for p in positions) else None,
+        "slice_positions": [float(p) for p in positions] if all(p is not None for p in positions) else None,
         "rescale_slope": listed("RescaleSlope"),
         "rescale_intercept": listed("RescaleIntercept"),
         "window_center": listed("WindowCenter"),
@@ -405,7 +445,8 @@ def read_dicom(path, *, series_uid: str | None = None) -> MedicalImage:
     image : MedicalImage
         ``array`` of shape ``(n_slices, rows, columns)``: stored values through the Modality LUT
         or RescaleSlope/RescaleIntercept (integer dtype kept when slope and intercept are
-        integers: CT comes back as int16 HU), slices sorted by position; the headers and a
+        integers: CT comes back as int16 HU; RT dose as float32 through DoseGridScaling;
+        palette colour as RGB, ``(..., 3)``), slices sorted by position; the headers and a
         metadata summary with it.
 
     Raises
@@ -414,6 +455,11 @@ def read_dicom(path, *, series_uid: str | None = None) -> MedicalImage:
         Pixel data compressed with a transfer syntax no installed decoder handles, or unreadable.
     ValueError
         Not DICOM, no pixel data, no such series, or several series and no ``series_uid``.
+
+    Warns
+    -----
+    UserWarning
+        If the slices are not evenly spaced (a missing slice, two at one position).
 
     Examples
     --------

@@ -323,3 +323,44 @@ def test_a_volume_with_nan_is_refused_naming_its_file(tmp_path):
     nib.save(nib.Nifti1Image(volume, np.eye(4)), tmp_path / "holes.nii")
     with pytest.raises(ValueError, match=r"holes.nii contains 1 NaN or infinite values"):
         MedicalAugmenter(patch_size=None).fit(tmp_path / "holes.nii")
+
+
+def _ct_series(folder, z_positions):
+    """CT_small copied as one series with a slice at each z (new instance UIDs, same series)."""
+    for i, z in enumerate(z_positions):
+        ds = pydicom.dcmread(CT_SMALL)
+        ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = pydicom.uid.generate_uid()
+        ds.ImagePositionPatient = [0.0, 0.0, float(z)]
+        ds.ImageOrientationPatient = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0]
+        ds.InstanceNumber = i + 1
+        ds.save_as(folder / f"slice{i}.dcm")
+
+
+def test_uneven_slice_gaps_are_warned_about_naming_the_files(tmp_path):
+    _ct_series(tmp_path, [0, 5, 10, 20, 25])  # the slice at 15 is missing
+    with pytest.warns(UserWarning, match=r"not evenly spaced .*a gap of 10 mm between slice2.dcm and slice3.dcm"):
+        image = read_dicom(tmp_path)
+    assert image.spacing[0] == 5.0 and image.metadata["slice_positions"] == [0, 5, 10, 20, 25]
+    even = tmp_path / "even"
+    even.mkdir()
+    _ct_series(even, [0, 5, 10, 15])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert read_dicom(even).spacing[0] == 5.0
+
+
+def test_rt_dose_is_read_in_dose_units_with_its_frame_spacing():
+    image = read_dicom(get_testdata_file("rtdose.dcm"))  # 15 frames, DoseGridScaling 1e-6, RELATIVE
+    stored = pydicom.dcmread(get_testdata_file("rtdose.dcm")).pixel_array
+    assert image.array.dtype == np.float32 and image.units == "relative dose"
+    np.testing.assert_allclose(image.array, stored * 1e-6, rtol=1e-6)
+    assert image.spacing == (5.0, 10.0, 10.0)
+
+
+def test_palette_colour_is_read_as_rgb_not_as_indices():
+    ds = pydicom.dcmread(get_testdata_file("examples_palette.dcm"))
+    image = read_dicom(get_testdata_file("examples_palette.dcm"))
+    assert image.array.shape == (1, *ds.pixel_array.shape, 3) and image.units == "RGB (palette applied)"
+    np.testing.assert_array_equal(image.array[0], pydicom.pixels.apply_color_lut(ds.pixel_array, ds))
+    with pytest.raises(ValueError, match="colour images are not supported"):
+        MedicalAugmenter(patch_size=None).fit(image)
