@@ -17,6 +17,17 @@ def _fail(message: str):
     raise click.ClickException(message)
 
 
+class TensorFlowCommand(click.Command):
+    """A command that needs TensorFlow: imported once its arguments are parsed (so ``--help`` and
+    usage errors stay instant), with TensorFlow's start-up log lines kept off stderr."""
+
+    def invoke(self, ctx):
+        from synthaug._tensorflow import import_tensorflow
+
+        import_tensorflow()
+        return super().invoke(ctx)
+
+
 @click.group()
 @click.version_option(package_name="synthaug")
 def cli():
@@ -120,7 +131,7 @@ def _read_or_fail(path: Path, image_size=None, quiet: bool = False):
     return ds
 
 
-@cli.command()
+@cli.command(cls=TensorFlowCommand)
 @click.argument("data", type=click.Path(exists=True, path_type=Path))
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="Model file to write (.synthaug).")
 @click.option("--model", type=click.Choice(MODELS), default="vae", show_default=True, help="Generator to train.")
@@ -230,7 +241,7 @@ def _generator_source(model: Path | None, pretrained: str | None):
         _fail(str(exc))
 
 
-@cli.command()
+@cli.command(cls=TensorFlowCommand)
 @click.argument("model", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--pretrained", metavar="NAME", default=None,
               help="Draw from a pretrained generator shipped with synthaug instead of MODEL (see `synthaug models`).")
@@ -318,7 +329,7 @@ def generate(model, pretrained, n_samples, output, seed, overwrite, labels, no_w
         click.echo(f"wrote {len(X)} samples ({len(written)} file(s)) and {', '.join(others)} to {output}")
 
 
-@cli.command()
+@cli.command(cls=TensorFlowCommand)
 @click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), default=Path("synthaug-demo"),
               show_default=True)
 @click.option("--epochs", default=300, show_default=True)
@@ -405,7 +416,7 @@ def _match_labels(y, like):
         return y  # evaluate names the mismatch
 
 
-@cli.command()
+@cli.command(cls=TensorFlowCommand)
 @click.argument("real", type=click.Path(exists=True, path_type=Path))
 @click.argument("synthetic", metavar="SYNTHETIC_OR_MODEL", type=click.Path(exists=True, path_type=Path))
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
@@ -599,7 +610,7 @@ def _overlaps(a: Path, b: Path) -> bool:
     return a == b or a in b.parents or b in a.parents
 
 
-@cli.command()
+@cli.command(cls=TensorFlowCommand)
 @click.argument("data", metavar="DIR", type=click.Path(exists=True, path_type=Path))
 @click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Output folder: scores.csv, maps/ (heat maps of flagged images), the fitted detector.")
@@ -792,7 +803,7 @@ def _augment_write_arrays(output: Path, X_real, y_real, X_syn, y_syn, record) ->
     return written + [(provenance.SIDECAR_NAME, "provenance")]
 
 
-@cli.command()
+@cli.command(cls=TensorFlowCommand)
 @click.argument("input_path", metavar="INPUT", type=click.Path(exists=True, path_type=Path))
 @click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Output folder, outside INPUT.")

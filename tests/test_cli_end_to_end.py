@@ -52,6 +52,7 @@ def test_fit_generate_augment_through_the_executable(workdir):
 
     generated = run("generate", "gan.synthaug", "-n", "10", "-o", "synthetic", "--seed", "1", "-q", cwd=workdir)
     assert generated.returncode == 0 and generated.stdout == "", generated.stderr[-2000:]
+    assert generated.stderr == ""  # -q: not even TensorFlow's start-up log lines
     pngs = sorted(p.relative_to(workdir / "synthetic").as_posix() for p in (workdir / "synthetic").glob("*/*.png"))
     assert len(pngs) == 10
     listed = json.loads((workdir / "synthetic" / "manifest.json").read_text())["files"]
