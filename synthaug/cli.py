@@ -880,7 +880,7 @@ def augment(input_path, output, fmt, model, n_samples, ratio, patch_size, window
     manifest = {"command": "synthaug augment", "synthaug_version": synthaug.__version__,
                 "input": str(input_path.resolve()), "input_kind": kind, "format": fmt, "model": model,
                 "epochs": epochs, "seed": seed}
-    exit_code = 0
+    exit_code, sources = 0, {}  # sources: a real copy's name -> the input it came from
     if kind in ("images", "array"):
         from synthaug.io import encode_png, sample_grid, write_samples
         from synthaug.provenance import build_record
@@ -905,9 +905,10 @@ def augment(input_path, output, fmt, model, n_samples, ratio, patch_size, window
         if fmt == "png":
             files = []
             width = len(str(len(ds.X)))
-            for i, image in enumerate(ds.X):
+            for i, (image, source) in enumerate(zip(ds.X, _sample_names(input_path, ds))):
                 name = f"real_{i:0{width}d}.png" if ds.y is None else f"{ds.y[i]}/real_{i:0{width}d}.png"
                 atomic_write_bytes(output / name, encode_png(image))
+                sources[name] = source
                 files.append((name, "real"))
             written = write_samples(X_syn, output, y=y_syn, overwrite=True, progress=not quiet, record=record,
                                     c2pa_signer=c2pa_signer)
@@ -954,7 +955,8 @@ def augment(input_path, output, fmt, model, n_samples, ratio, patch_size, window
                         n_synthetic=int(n), sample_shape=list(augmenter.sample_shape_), units=image.units,
                         dtype=np.dtype(augmenter.dtype_).name, patch_size=patch_size or None, window=window,
                         modality=image.modality, skipped=[{"path": p, "reason": r} for p, r in image.skipped])
-    manifest["files"] = [{"path": name, "kind": what} for name, what in files]
+    manifest["files"] = [{"path": name, "kind": what, **({"source": sources[name]} if name in sources else {})}
+                         for name, what in files]
     _remove_previous_outputs(output, previous, {name for name, _ in files})
     atomic_write_bytes(output / "manifest.json", (json.dumps(manifest, indent=1) + "\n").encode())
     if as_json:

@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from PIL import Image
 
 from synthaug.cli import cli
 
@@ -103,6 +104,14 @@ def test_image_folder_gives_real_and_synthetic_in_class_folders(image_dir, tmp_p
     kinds = [f["kind"] for f in manifest["files"]]
     assert kinds.count("real") == 24 and kinds.count("synthetic") == 12 and "provenance" in kinds
     assert (out / "provenance.json").is_file()
+    # each real copy names the input file it is, and holds that file's pixels
+    real = [f for f in manifest["files"] if f["kind"] == "real"]
+    assert all(set(f) == {"path", "kind", "source"} for f in real)
+    assert all("source" not in f for f in manifest["files"] if f["kind"] != "real")
+    for f in real[:3] + real[-3:]:
+        assert f["source"].split("/")[0] == f["path"].split("/")[0]  # same class folder
+        np.testing.assert_array_equal(np.asarray(Image.open(out / f["path"])),
+                                      np.asarray(Image.open(image_dir / f["source"])))
 
 
 def test_npz_input_writes_arrays(tmp_path):
