@@ -48,6 +48,9 @@ _MODEL_CLASSES = {"vae": ("synthaug.models.vae", "VAE"), "gan": ("synthaug.model
                   "pose": ("synthaug.models.pose", "PoseModel")}
 
 
+SEED = click.IntRange(0, 2**32 - 1)  # what NumPy's and scikit-learn's random_state accept
+
+
 class ImageSize(click.ParamType):
     """``HxW`` (or ``N`` for a square, or a [H, W] list from a config file) → (H, W)."""
 
@@ -142,7 +145,7 @@ def _read_or_fail(path: Path, image_size=None, quiet: bool = False):
 @click.option("--latent-dim", type=click.IntRange(min=1), default=None, help="VAE and GAN [default: the model's].")
 @click.option("--resize", type=ImageSize(), default=None,
               help="Resize images of other sizes to HxW (mixed sizes are refused without it).")
-@click.option("--seed", default=0, show_default=True, help="Random seed.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Random seed.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing model file.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout (for scripts).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or messages (errors still go to stderr).")
@@ -247,7 +250,7 @@ def _generator_source(model: Path | None, pretrained: str | None):
               help="Draw from a pretrained generator shipped with synthaug instead of MODEL (see `synthaug models`).")
 @click.option("-n", "--n-samples", default=100, show_default=True, type=click.IntRange(min=1))
 @click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True, help="Output folder.")
-@click.option("--seed", default=0, show_default=True)
+@click.option("--seed", type=SEED, default=0, show_default=True)
 @click.option("--overwrite", is_flag=True, help="Write into a non-empty output folder (an earlier run's "
               "files, as its manifest.json lists them, are replaced; other files are kept).")
 @click.option("--label", "labels", multiple=True,
@@ -389,11 +392,11 @@ def demo(output, epochs, n_importance, overwrite):
     click.echo(f"wrote {output}/: digits-vae.synthaug, samples/samples.npz, grid.png, report.png, report.json")
 
 
-def _read_for_evaluate(path: Path, what: str):
+def _read_for_evaluate(path: Path, what: str, image_size=None):
     from synthaug.io import read_data
 
     try:
-        ds = read_data(path)
+        ds = read_data(path, image_size=image_size)
     except (ValueError, OSError) as exc:
         _fail(f"{what}: {exc}")
     for bad, reason in ds.skipped:
@@ -427,7 +430,9 @@ def _match_labels(y, like):
 @click.option("--test", "test_data", type=click.Path(exists=True, path_type=Path), default=None,
               help="Real data the generator never saw (folder, .npy, .npz). Without it, 25% of REAL "
                    "is held out (stratified by label, seeded by --seed).")
-@click.option("--seed", default=0, show_default=True, help="Random seed: split, samples, feature network.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Random seed: split, samples, feature network.")
+@click.option("--resize", type=ImageSize(), default=None,
+              help="Resize the images of every folder read to HxW (mixed sizes are refused without it).")
 @click.option("--log-likelihood", is_flag=True,
               help="Also report a model's bits per dimension on the holdout (slow for a VAE).")
 @click.option("--metrics", "metrics_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -436,8 +441,8 @@ def _match_labels(y, like):
 @click.option("--json", "as_json", is_flag=True,
               help="Print the metrics as JSON on stdout instead of the table (for scripts).")
 @click.option("-q", "--quiet", is_flag=True, help="No table or messages (errors still go to stderr).")
-def evaluate(real, synthetic, output, n_samples, test_data, seed, log_likelihood, metrics_path, overwrite, as_json,
-             quiet):
+def evaluate(real, synthetic, output, n_samples, test_data, seed, resize, log_likelihood, metrics_path, overwrite,
+             as_json, quiet):
     """Compare synthetic data with REAL data: fidelity, diversity, usefulness and privacy.
 
     REAL is a folder of images (class sub-folders = labels), a .npy or a .npz (X, y).
@@ -454,11 +459,19 @@ def evaluate(real, synthetic, output, n_samples, test_data, seed, log_likelihood
     for path, hint in ((output, "--output"), (metrics_path, "--metrics")):
         if path is not None and path.exists() and not overwrite:
             raise click.BadParameter(f"{path} exists; pass --overwrite to replace it", param_hint=hint)
+    if metrics_path is not None and metrics_path.resolve() == output.resolve():
+        raise click.BadParameter(f"{metrics_path} is also the report (-o); give the metrics their own file",
+                                 param_hint="--metrics")
+    written = {output.resolve()} | ({metrics_path.resolve()} if metrics_path is not None else set())
+    for path, what in ((real, "REAL"), (synthetic, "SYNTHETIC_OR_MODEL"), (test_data, "--test")):
+        if path is not None and path.resolve() in written:
+            raise click.BadParameter(f"{path} is the input {what}; an output may not replace it",
+                                     param_hint="--output" if path.resolve() == output.resolve() else "--metrics")
     from synthaug.evaluation import evaluate as run_evaluation
     from synthaug.io import atomic_write_bytes
 
-    real_ds = _read_for_evaluate(real, "REAL")
-    test_ds = None if test_data is None else _read_for_evaluate(test_data, "--test")
+    real_ds = _read_for_evaluate(real, "REAL", resize)
+    test_ds = None if test_data is None else _read_for_evaluate(test_data, "--test", resize)
     skipped = bool(real_ds.skipped) or (test_ds is not None and bool(test_ds.skipped))
     real_shape = tuple(real_ds.X.shape[1:])
     if synthetic.suffix == ".synthaug":
@@ -471,7 +484,7 @@ def evaluate(real, synthetic, output, n_samples, test_data, seed, log_likelihood
         shape, like = tuple(source.input_shape_), source.classes_
         what = f"the model {synthetic.name} generates"
     else:
-        syn_ds = _read_for_evaluate(synthetic, "SYNTHETIC_OR_MODEL")
+        syn_ds = _read_for_evaluate(synthetic, "SYNTHETIC_OR_MODEL", resize)
         skipped = skipped or bool(syn_ds.skipped)
         shape, like = tuple(syn_ds.X.shape[1:]), syn_ds.y
         source = (syn_ds.X, syn_ds.y)
@@ -625,7 +638,7 @@ def _overlaps(a: Path, b: Path) -> bool:
 @click.option("--top-k", type=click.FloatRange(0.0, 1.0, min_open=True), default=None,
               help="Share of pixels averaged by --score topk [default: 0.01].")
 @click.option("--epochs", type=click.IntRange(min=1), default=None, help="Maximum training epochs [default: 300].")
-@click.option("--seed", default=0, show_default=True, help="Random seed.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Random seed.")
 @click.option("--max-maps", default=100, show_default=True, type=click.IntRange(min=0),
               help="Heat-map PNGs for at most this many flagged images, the most abnormal first.")
 @click.option("--overwrite", is_flag=True, help="Write into a non-empty output folder (an earlier run's "
@@ -826,7 +839,7 @@ def _augment_write_arrays(output: Path, X_real, y_real, X_syn, y_syn, record) ->
 @click.option("--epochs", type=click.IntRange(min=1), default=100, show_default=True, help="Maximum training epochs.")
 @click.option("--resize", type=ImageSize(), default=None,
               help="Image folders: resize images of other sizes to HxW (mixed sizes are refused without it).")
-@click.option("--seed", default=0, show_default=True, help="Random seed.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Random seed.")
 @click.option("--overwrite", is_flag=True, help="Write into a non-empty output folder (an earlier run's "
               "files, as its manifest.json lists them, are replaced; other files are kept).")
 @c2pa_options

@@ -299,8 +299,8 @@ def mmd(
                 positive = pooled[pooled > 0]
                 median = positive.mean() if positive.size else 1.0
             gamma = 1.0 / median
-        elif not gamma > 0:
-            raise ValueError(f"gamma must be a positive float or None; got {gamma!r}")
+        elif not (gamma > 0 and np.isfinite(gamma)):
+            raise ValueError(f"gamma must be a positive finite float or None; got {gamma!r}")
         K = {key: np.exp(-gamma * d) for key, d in D.items()}
     else:
         raise ValueError(f"kernel must be 'rbf', 'linear' or a callable; got {kernel!r}")
@@ -471,6 +471,10 @@ def precision_recall_density_coverage(real_features, synthetic_features, k: int 
         real_features, synthetic_features, ("real_features", "synthetic_features"),
         min_samples=k + 1, why=f"with k={k} at least k + 1 = {k + 1} are needed",
     )
+    # Centred on the real mean: the distances do not change, but the chunked pairwise formula
+    # (|a|² + |b|² - 2ab) loses them to round-off when the features sit far from the origin.
+    centre = real.mean(axis=0)
+    real, synthetic = real - centre, synthetic - centre
     real_radii = _kth_neighbour_distance(real, k)
     synthetic_radii = _kth_neighbour_distance(synthetic, k)
     real_balls_holding = np.zeros(len(synthetic), dtype=np.int64)
@@ -721,6 +725,11 @@ def mode_coverage(
     }
     if y is not None:
         requested = _check_labels(y, len(X), "y", "samples")
+        known = set(classes.tolist())
+        foreign = [label for label in np.unique(requested).tolist() if label not in known]
+        if foreign:  # e.g. "3" against 3: every sample would count as disagreeing
+            raise ValueError(f"y holds labels that are not among the classes: {foreign[:5]} "
+                             f"(classes: {classes.tolist()[:10]}); pass labels of the classifier's type")
         agree = predicted == requested
         report["label_agreement"] = float(agree.mean())
         report["per_class_agreement"] = {

@@ -80,3 +80,25 @@ def test_evaluate_a_folder_of_images_against_labelled_arrays(files, tmp_path):
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["metrics"]["tstr_accuracy"] > 0.5 and report["info"]["holdout"]
+
+    # a folder of mixed sizes: refused, naming --resize, which evaluate has
+    Image.fromarray(np.zeros((16, 16), np.uint8)).save(tmp_path / "synthetic" / "3" / "big.png")
+    args = ["evaluate", str(files / "digits.npz"), str(tmp_path / "synthetic"), "-o", str(tmp_path / "r3.png")]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 1 and "--resize HxW" in result.output
+    result = CliRunner().invoke(cli, [*args, "--resize", "8x8", "-q"])
+    assert result.exit_code == 0, result.output
+
+
+def test_evaluate_refuses_an_output_that_is_another_output_or_an_input(files, tmp_path):
+    base = ["evaluate", str(files / "digits.npz"), str(files / "tiny.synthaug")]
+    same = CliRunner().invoke(cli, [*base, "-o", str(tmp_path / "r.png"), "--metrics", str(tmp_path / "r.png")])
+    assert same.exit_code == 2 and "is also the report (-o)" in same.output
+    copy = tmp_path / "digits.npz"
+    copy.write_bytes((files / "digits.npz").read_bytes())
+    onto_input = CliRunner().invoke(cli, ["evaluate", str(copy), str(files / "tiny.synthaug"), "-o",
+                                          str(tmp_path / "r.png"), "--metrics", str(copy), "--overwrite"])
+    assert onto_input.exit_code == 2 and "is the input REAL" in onto_input.output
+    assert copy.read_bytes() == (files / "digits.npz").read_bytes() and not (tmp_path / "r.png").exists()
+    bad_seed = CliRunner().invoke(cli, [*base, "-o", str(tmp_path / "r.png"), "--seed", "-1"])
+    assert bad_seed.exit_code == 2 and "--seed" in bad_seed.output

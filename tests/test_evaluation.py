@@ -106,6 +106,21 @@ def test_real_unseen_samples_score_like_real_data(digits, good):
     assert good.info["holdout"] == "X_test" and good.info["n_synthetic"] == len(digits["X_syn"])
 
 
+def test_samples_from_the_real_distribution_score_as_the_reference_does():
+    # 600 synthetic samples (the default: as many as the training split) against a 200-sample
+    # holdout: compared at their own sizes, the synthetic column looked better than real data
+    # (Fréchet distance 0.09 against 0.18, coverage 0.97 against 0.77).
+    gaps = {"frechet_distance": [], "coverage": [], "sliced_wasserstein": []}
+    for seed in range(3):
+        rng = np.random.default_rng(seed)
+        report = evaluate(rng.normal(size=(600, 8)), rng.normal(size=(800, 8)), random_state=seed)
+        for key in gaps:
+            gaps[key].append(report.metrics[key] - report.reference[key])
+    assert abs(np.mean(gaps["frechet_distance"])) < 0.04
+    assert abs(np.mean(gaps["sliced_wasserstein"])) < 0.015
+    assert abs(np.mean(gaps["coverage"])) < 0.05
+
+
 def test_mode_collapse_is_flagged(digits, features, good):
     threes = digits["y_syn"] == 3
     with pytest.warns(UserWarning, match="single class"):
@@ -234,3 +249,11 @@ def test_clear_errors(digits):
         evaluate("samples.npz", X, y)
     with pytest.raises(ValueError, match="length 3"):
         evaluate((digits["X_syn"], digits["y_syn"], None), X, y)
+    with pytest.raises(ValueError, match=r"random_state must be an int in \[0, 2\*\*32 - 1\]"):
+        evaluate(digits["X_syn"], X, y, random_state=-1)
+
+
+def test_the_largest_seed_works():
+    rng = np.random.default_rng(0)
+    report = evaluate(rng.normal(size=(60, 3)), rng.normal(size=(80, 3)), random_state=2**32 - 1)
+    assert report.info["random_state"] == 2**32 - 1

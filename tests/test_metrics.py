@@ -184,6 +184,9 @@ def test_mmd_rejects_bad_kernel_output():
         mmd(X, X, kernel=lambda A, B: np.ones(3))
     with pytest.raises(ValueError, match="kernel must be 'rbf', 'linear' or a callable"):
         mmd(X, X, kernel="poly")
+    for gamma in (0.0, -1.0, np.inf, np.nan):
+        with pytest.raises(ValueError, match="gamma must be a positive finite float"):
+            mmd(X, X, gamma=gamma)
 
 
 # -- precision, recall, density, coverage -----------------------------------------------------------
@@ -235,6 +238,8 @@ def test_prdc_matches_brute_force_definitions():
     }
     scores = precision_recall_density_coverage(real, fake, k=k)
     assert scores == pytest.approx(expected)
+    # far from the origin (e.g. timestamps) the same sets give the same answer
+    assert precision_recall_density_coverage(real + 1e8, fake + 1e8, k=k) == pytest.approx(expected)
 
 
 # -- TSTR ------------------------------------------------------------------------------------------
@@ -309,6 +314,11 @@ def test_mode_coverage_of_real_test_set(digits, digits_classifier):
     predicted = digits_classifier.predict(flat)
     assert report["class_share"][7] == pytest.approx(np.mean(predicted == 7))
     assert report["per_class_agreement"][5] == pytest.approx(np.mean(predicted[y_test == 5] == 5))
+    # labels of another type than the classes would all count as disagreeing: refused
+    with pytest.raises(ValueError, match=r"y holds labels that are not among the classes: \['0', '1'"):
+        mode_coverage(X_test, digits_classifier, y=y_test.astype(str))
+    assert mode_coverage(X_test, digits_classifier, y=y_test.astype(float))["label_agreement"] == \
+        report["label_agreement"]
 
 
 def test_mode_coverage_needs_classes():
