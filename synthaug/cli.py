@@ -533,6 +533,39 @@ def _verify_table(results) -> str:
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)
 
 
+def _ed25519_public_key(path: Path) -> bytes:
+    """32 raw bytes from a PEM public key file, a file of the raw bytes, or their base64."""
+    import base64
+    import binascii
+
+    data = path.read_bytes()
+    if data.lstrip().startswith(b"-----BEGIN"):
+        try:
+            from cryptography.hazmat.primitives import serialization
+            from cryptography.hazmat.primitives.asymmetric import ed25519
+        except ImportError:
+            raise click.BadParameter("reading a PEM key needs cryptography (pip install 'synthaug[signing]')",
+                                     param_hint="--ed25519-public-key") from None
+        try:
+            key = serialization.load_pem_public_key(data)
+        except ValueError as exc:
+            raise click.BadParameter(f"{path} is not a PEM public key ({exc})", param_hint="--ed25519-public-key")
+        if not isinstance(key, ed25519.Ed25519PublicKey):
+            raise click.BadParameter(f"{path} holds a {type(key).__name__}, not an Ed25519 public key",
+                                     param_hint="--ed25519-public-key")
+        return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    if len(data) == 32:
+        return data
+    try:
+        raw = base64.b64decode(data.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        raw = b""
+    if len(raw) != 32:
+        raise click.BadParameter(f"{path} is not an Ed25519 public key (PEM, 32 raw bytes or their base64)",
+                                 param_hint="--ed25519-public-key")
+    return raw
+
+
 @cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list, one object per file, instead of a table.")
@@ -541,7 +574,10 @@ def _verify_table(results) -> str:
                    "[default: $SYNTHAUG_WATERMARK_KEY, else synthaug's public key].")
 @click.option("--fpr", default=1e-6, show_default=True, type=click.FloatRange(0, 1, min_open=True, max_open=True),
               help="False-positive rate of the watermark test.")
-def verify(paths, as_json, key_file, fpr):
+@click.option("--ed25519-public-key", "public_key_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=None, help="Require records signed by this Ed25519 key: a PEM public key file, or its 32 "
+                                 "bytes raw or in base64 (needs the signing extra).")
+def verify(paths, as_json, key_file, fpr, public_key_file):
     """Check files or folders for synthaug's invisible watermark and signed provenance record.
 
     PATHS are images (PNG, JPEG, TIFF, BMP, WebP), DICOM, .npy/.npz files, or folders searched
@@ -565,7 +601,8 @@ def verify(paths, as_json, key_file, fpr):
     key = None if key_file is None else key_file.read_bytes().strip()
     if key is not None and not key:
         raise click.BadParameter(f"{key_file} is empty", param_hint="--key-file")
-    results = run_verify(list(paths), key, fpr=fpr)
+    public_key = None if public_key_file is None else _ed25519_public_key(public_key_file)
+    results = run_verify(list(paths), key, fpr=fpr, ed25519_public_key=public_key)
     if not results:
         _fail("found no image, DICOM, .npy or .npz file in " + ", ".join(map(str, paths)))
     if as_json:

@@ -18,6 +18,7 @@ import base64
 import hashlib
 import hmac
 import json
+import os
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -211,15 +212,16 @@ def verify_record(record: dict, key: str | bytes | None = None, *, ed25519_publi
     key : str or bytes, default=None
         HMAC key, resolved as for :func:`sign_record`.
     ed25519_public_key : bytes, default=None
-        Pin the Ed25519 signer: the record's public key must be this one (32 raw bytes).
+        Pin the Ed25519 signer: the record must carry an Ed25519 signature by this key (32 raw
+        bytes); a record with only an HMAC, or signed by another key, is ``"invalid-signature"``.
         Without it an Ed25519 signature is checked against the public key the record carries,
         which shows integrity but not who signed.
 
     Returns
     -------
     status : str
-        ``"valid"``; ``"invalid-signature"`` (the record was changed, or a pinned Ed25519 key does
-        not match); ``"unknown-key"`` (HMAC made under another key: its key id differs);
+        ``"valid"``; ``"invalid-signature"`` (the record was changed, or a pinned Ed25519 key did
+        not sign it); ``"unknown-key"`` (HMAC made under another key: its key id differs);
         ``"unsigned"``; ``"unreadable"`` (not a synthaug record).
     """
     if not isinstance(record, dict) or record.get("format") != FORMAT:
@@ -239,11 +241,16 @@ def verify_record(record: dict, key: str | bytes | None = None, *, ed25519_publi
             return "unknown-key" if mac.get("key_id") != key_id(key_bytes) else "invalid-signature"
         checked = True
     ed = signature.get("ed25519")
+    if ed is None and ed25519_public_key is not None:
+        return "invalid-signature"  # the pinned signer did not sign it (an HMAC anyone with the key can make)
     if ed is not None:
         try:
             from cryptography.exceptions import InvalidSignature
             from cryptography.hazmat.primitives.asymmetric import ed25519
         except ImportError:
+            if ed25519_public_key is not None:
+                raise ImportError("checking a pinned Ed25519 signer needs the cryptography package "
+                                  "(pip install cryptography)") from None
             return "valid" if checked else "unsigned"  # cannot check Ed25519 here; say what was checked
         try:
             public = base64.b64decode(ed["public_key"], validate=True)
@@ -274,6 +281,20 @@ def png_info(record: dict):
     info = PngInfo()
     info.add_text(PNG_KEY, _canonical_json(record).decode("ascii"), zip=True)
     return info
+
+
+def _reject_constant(name):
+    raise ValueError(f"{name} is not JSON")
+
+
+def parse_record_text(text: str | bytes) -> dict:
+    """A record from its JSON text; ``{}`` (an unreadable record) for text that is not a JSON
+    object, or that holds NaN/Infinity (Python's json reads them; no signer writes them)."""
+    try:
+        value = json.loads(text, parse_constant=_reject_constant)
+    except (ValueError, UnicodeDecodeError, RecursionError):  # JSONDecodeError is a ValueError
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def read_png_record(path) -> dict | None:
@@ -308,7 +329,7 @@ def find_sidecar_record(path) -> tuple[dict | None, str | None]:
     and the folder above (class sub-folders), whose ``outputs`` name the file by relative path.
     Returns ``(None, None)`` if there is none; an unreadable sidecar gives ``({}, None)``.
     """
-    path = Path(path)
+    path = Path(os.path.abspath(path))  # "." has no parent to look in; symbolic links are kept
     own = path.with_name(path.name + ".provenance.json")
     candidates = [(own, None)] + [(folder / SIDECAR_NAME, path.relative_to(folder).as_posix())
                                    for folder in (path.parent, path.parent.parent)]
@@ -316,12 +337,15 @@ def find_sidecar_record(path) -> tuple[dict | None, str | None]:
         if not sidecar.is_file():
             continue
         try:
-            record = json.loads(sidecar.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            record = parse_record_text(sidecar.read_text(encoding="utf-8"))
+        except OSError:
             return {}, None
         if name is None:
             return record, None
-        if any(isinstance(e, dict) and e.get("name") == name for e in record.get("outputs") or []):
+        if not record:
+            continue  # a provenance.json of another tool (or a damaged one) does not list this file
+        outputs = record.get("outputs") if isinstance(record.get("outputs"), list) else []
+        if any(isinstance(e, dict) and e.get("name") == name for e in outputs):
             return record, name
     return None, None
 
@@ -349,3 +373,16 @@ def record_from_dicom_text(text: str | bytes) -> dict:
     if isinstance(text, bytes):
         text = text.decode("ascii")
     return json.loads(text.rstrip("\x00 "))
+
+
+def read_dicom_record(ds) -> dict | None:
+    """The record in a pydicom dataset's synthaug private block, wherever the block was reserved
+    (another vendor may hold (0011,0010)); ``None`` without one, ``{}`` for a damaged one."""
+    try:
+        element = ds.private_block(DICOM_PRIVATE_GROUP, DICOM_PRIVATE_CREATOR)[0x10]
+    except KeyError:  # no synthaug block, or no record element in it
+        return None
+    value = element.value
+    if isinstance(value, bytes):
+        value = value.decode("ascii", errors="replace")
+    return parse_record_text(value.rstrip("\x00 ")) if isinstance(value, str) else {}

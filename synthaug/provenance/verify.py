@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import io
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"}
 ARRAY_SUFFIXES = {".npy", ".npz"}
 DICOM_SUFFIXES = {".dcm"}
+_MAX_STACK_TESTS = 64  # images of a stack tested for the watermark, evenly spaced
 VERIFIABLE_SUFFIXES = IMAGE_SUFFIXES | ARRAY_SUFFIXES | DICOM_SUFFIXES
 
 
@@ -30,11 +31,16 @@ class VerifyResult:
     path : str
     synthetic : bool
         The watermark was detected, or the file carries a synthaug provenance record (whatever
-        its status: ``record_status`` says how far it can be trusted), or a C2PA manifest that
+        its status, damaged included: ``record_status`` says how far it can be trusted), or is
+        listed in a sidecar record (``provenance.json`` that is a synthaug record: a damaged
+        or foreign sidecar does not count), or a C2PA manifest that
         holds a synthaug record or declares the file made by a trained model (whoever signed it;
         ``content_credentials.state`` says whether it checks).
     watermark : WatermarkResult or None
-        ``None`` where no pixel watermark can be tested (arrays, unreadable files).
+        ``None`` where no pixel watermark can be tested (tabular arrays, unreadable files). For a
+        stack of images (a multi-frame DICOM, an array of images) the most significant of up to
+        64 evenly spaced images tested, its p-value multiplied by their number (Bonferroni), so
+        the file's false-positive rate stays ``fpr``.
     record_status : str
         ``"valid"`` (signature checks and the pixels are the ones the record lists),
         ``"image-modified"`` (signature checks, pixels changed since), ``"invalid-signature"``
@@ -100,26 +106,31 @@ def _collect(paths) -> list[Path]:
 
 
 def _read(path: Path):
-    """(pixels or array, embedded record or None, the file's bytes for an image else None).
+    """(pixels or array, embedded record or None, the file's bytes for an image else None, whether
+    the pixels are a stack of images).
 
     An image file is read once: its bytes go to Pillow here and to the C2PA reader later.
     Raises on unreadable files.
     """
     suffix = path.suffix.lower()
-    if suffix == ".npy":
-        return np.load(path, allow_pickle=False), None, None
-    if suffix == ".npz":
-        with np.load(path, allow_pickle=False) as npz:
-            return (npz["X"] if "X" in npz else npz[npz.files[0]]), None, None
+    if suffix in ARRAY_SUFFIXES:
+        if suffix == ".npy":
+            array = np.load(path, allow_pickle=False)
+        else:
+            with np.load(path, allow_pickle=False) as npz:
+                if not npz.files:
+                    raise ValueError(f"{path} holds no arrays")
+                array = npz["X"] if "X" in npz else npz[npz.files[0]]
+        # synthaug writes samples as (n, H, W) or (n, H, W, C); (n, d) rows are tabular
+        return array, None, None, array.ndim == 3 or (array.ndim == 4 and array.shape[-1] <= 4)
     if suffix in DICOM_SUFFIXES:
         try:
             import pydicom
         except ImportError:
             raise ValueError("reading DICOM needs pydicom (pip install pydicom)") from None
         ds = pydicom.dcmread(path)
-        element = ds.get((_record.DICOM_PRIVATE_GROUP, 0x1010))
-        rec = None if element is None else _record.record_from_dicom_text(element.value)
-        return ds.pixel_array, rec, None
+        frames = int(ds.get("NumberOfFrames", 1) or 1)
+        return ds.pixel_array, _record.read_dicom_record(ds), None, frames > 1
     from PIL import Image
 
     data = path.read_bytes()
@@ -131,15 +142,20 @@ def _read(path: Path):
         pixels = np.asarray(img)
     if pixels.dtype == np.int32 and pixels.size and pixels.min() >= 0 and pixels.max() <= 65535:
         pixels = pixels.astype(np.uint16)  # mode "I" of a 16-bit PNG
-    rec = None
-    if rec_text is not None:
-        import json
+    return pixels, (None if rec_text is None else _record.parse_record_text(rec_text)), data, False
 
-        try:
-            rec = json.loads(rec_text)
-        except json.JSONDecodeError:
-            rec = {}
-    return pixels, rec, data
+
+def _detect_stack(stack: np.ndarray, key, fpr: float) -> WatermarkResult:
+    """The watermark test of a stack of images as one test at ``fpr`` (see VerifyResult)."""
+    if len(stack) == 0:
+        return WatermarkResult(False, 1.0, None, message="no images in the stack")
+    tested = np.unique(np.linspace(0, len(stack) - 1, min(len(stack), _MAX_STACK_TESTS)).round().astype(int))
+    found = detect([stack[i] for i in tested], key, fpr=fpr / len(tested))
+    best = int(np.argmin([r.p_value for r in found]))
+    p_value = min(1.0, found[best].p_value * len(tested))
+    note = f"image {tested[best]} of {len(stack)}, the most significant of {len(tested)} tested"
+    return replace(found[best], p_value=p_value, detected=p_value <= fpr,
+                   message=found[best].message or note)
 
 
 def _record_status(path: Path, pixels, embedded, key, ed25519_public_key):
@@ -202,7 +218,7 @@ def verify(paths, key: str | bytes | None = None, *, fpr: float = DEFAULT_FPR,
     results = []
     for path in _collect(paths):
         try:
-            pixels, embedded, data = _read(path)
+            pixels, embedded, data, stack = _read(path)
         except Exception as exc:  # PIL, numpy and pydicom raise many kinds for a bad file
             # Files are read once into memory, so Pillow's messages name a BytesIO object: name the file.
             reason = re.sub(r"<_io\.BytesIO object at 0x[0-9a-fA-F]+>", str(path), str(exc))
@@ -210,12 +226,17 @@ def verify(paths, key: str | bytes | None = None, *, fpr: float = DEFAULT_FPR,
             continue
         status, rec = _record_status(path, pixels, embedded, key, ed25519_public_key)
         wm = None
-        is_image = path.suffix.lower() in IMAGE_SUFFIXES | DICOM_SUFFIXES
-        if is_image and pixels.ndim in (2, 3) and pixels.dtype.kind in "uif":
+        if pixels.dtype.kind in "uif" and stack:
+            wm = _detect_stack(pixels, key, fpr)
+        elif pixels.dtype.kind in "uif" and path.suffix.lower() in IMAGE_SUFFIXES | DICOM_SUFFIXES \
+                and pixels.ndim in (2, 3):
             wm = detect([pixels], key, fpr=fpr)[0]
         credentials = _content_credentials(path, data)
+        # A damaged record in the file's own synthaug carrier (PNG chunk, DICOM private block)
+        # still says synthaug wrote it; a damaged sidecar could be any tool's provenance.json.
+        carries_record = status not in ("none", "unreadable") or (status == "unreadable" and embedded is not None)
         # A C2PA manifest declaring the file made by a trained model counts, whoever signed it.
-        synthetic = (bool(wm is not None and wm.detected) or status not in ("none", "unreadable")
+        synthetic = (bool(wm is not None and wm.detected) or carries_record
                      or (credentials is not None and (credentials.synthaug_record is not None
                                                       or credentials.generated_by_ai)))
         results.append(VerifyResult(str(path), synthetic, wm, status, rec, content_credentials=credentials))

@@ -283,6 +283,8 @@ def _colour(image: np.ndarray) -> np.ndarray:
 
 def _value_range(image: np.ndarray) -> tuple[float, float]:
     colour = _colour(image)
+    if colour.size == 0:  # _unmarkable names its size
+        return 0.0, 0.0
     return float(colour.min()), float(colour.max())
 
 
@@ -387,6 +389,9 @@ def embed(images, key: str | bytes | None = None, payload: int | bytes | None = 
     batch, was_array = _as_batch(images, "images")
     key_bytes = resolve_key(key)
     payload = _check_payload(payload)
+    if isinstance(psnr, bool) or not isinstance(psnr, (int, float, np.integer, np.floating)) \
+            or not (np.isfinite(psnr) and psnr > 0):
+        raise ValueError(f"psnr must be a positive, finite number of decibels; got {psnr!r}")
     out, skipped = [], []
     for image in batch:
         _check_image(image, "images")

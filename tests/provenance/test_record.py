@@ -86,6 +86,11 @@ def test_ed25519(record):
     assert verify_record(signed, USER_KEY, ed25519_public_key=public) == "invalid-signature"
     with pytest.raises(TypeError, match="ed25519_private_key"):
         sign_record(record, USER_KEY, ed25519_private_key="not a key")
+    # a pinned signer must have signed: an HMAC alone (anyone holding the key can make one) or a
+    # record with its Ed25519 block stripped does not pass the pin
+    hmac_only = sign_record(record, USER_KEY)
+    assert verify_record(hmac_only, USER_KEY) == "valid"
+    assert verify_record(hmac_only, USER_KEY, ed25519_public_key=public) == "invalid-signature"
 
 
 def test_content_hash_follows_pixels():
@@ -198,3 +203,76 @@ def test_keys_never_land_in_outputs(tmp_path, record, monkeypatch):
         if f.is_file():
             assert USER_KEY.encode() not in f.read_bytes()
     assert verify(tmp_path)[0].record_status == "valid"
+
+
+def _png_with_record_text(path, text):
+    from PIL.PngImagePlugin import PngInfo
+
+    info = PngInfo()
+    info.add_text(PNG_KEY, text)
+    Image.fromarray(np.zeros((40, 40), np.uint8)).save(path, pnginfo=info)
+
+
+@pytest.mark.parametrize("text", ["[1, 2, 3]", "42", "null", '{"format": NaN}', '{"format": "synthaug-pro'])
+def test_a_damaged_record_chunk_is_unreadable_and_still_marks_the_file(tmp_path, text):
+    _png_with_record_text(tmp_path / "a.png", text)
+    (result,) = verify(tmp_path / "a.png", key=USER_KEY)
+    assert result.record_status == "unreadable" and result.synthetic  # synthaug's own carrier
+    assert json.loads(json.dumps(result.to_dict(), allow_nan=False))["record_status"] == "unreadable"
+
+
+def test_another_tools_provenance_json_is_ignored_not_a_crash(tmp_path):
+    (tmp_path / "sub").mkdir()
+    Image.fromarray(np.zeros((40, 40), np.uint8)).save(tmp_path / "sub" / "a.png")
+    (tmp_path / "sub" / SIDECAR_NAME).write_text("[1, 2]")
+    (tmp_path / SIDECAR_NAME).write_text('{"outputs": 5}')
+    (result,) = verify(tmp_path, key=USER_KEY)
+    assert result.record_status == "none" and not result.synthetic
+
+
+def test_the_sidecar_is_found_whatever_the_path_looks_like(tmp_path, record, monkeypatch):
+    X = _images(2)
+    write_samples(X, tmp_path / "out", y=np.array(["a", "b"]), record=record, key=USER_KEY)
+    for png in (tmp_path / "out").rglob("*.png"):  # re-saved: the text chunks are gone
+        Image.open(png).save(png)
+    monkeypatch.chdir(tmp_path / "out" / "b")
+    for path in ("synthetic_1.png", ".", tmp_path / "out" / "b" / "synthetic_1.png"):
+        (result,) = verify(path, key=USER_KEY)
+        assert result.record_status == "valid", path
+
+
+def test_a_dicom_with_another_vendors_private_group_0011(tmp_path):
+    pydicom = pytest.importorskip("pydicom")
+    from pydicom.data import get_testdata_file
+
+    (result,) = verify(get_testdata_file("CT_small.dcm"))  # (0011,0010) = GEMS_PATI_01, (0011,1010) an int
+    assert result.error == "" and result.record_status == "none" and result.watermark is not None
+    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    signed = sign_record(build_record(seed=1), USER_KEY)
+    block = ds.private_block(0x0011, "synthaug", create=True)  # lands in (0011,0011): GE holds 0010
+    block.add_new(0x10, "UT", dicom_tags(signed)[2][2])
+    ds.save_as(tmp_path / "ct.dcm")
+    assert verify(tmp_path / "ct.dcm", key=USER_KEY)[0].record_status in ("valid", "image-modified")
+
+
+def test_image_stacks_are_tested_at_the_files_false_positive_rate(tmp_path):
+    from skimage.data import astronaut
+
+    grey = astronaut()[..., 1]
+    frames = np.stack([grey[i * 64:i * 64 + 96, 100:196] for i in range(5)])
+    marked = embed(frames, key=USER_KEY, payload=0xABCD)
+    np.save(tmp_path / "marked.npy", marked)
+    np.save(tmp_path / "real.npy", frames)
+    np.save(tmp_path / "rows.npy", np.random.default_rng(0).normal(size=(10, 3)))
+    marked_result, real_result, rows_result = verify([tmp_path / n for n in ("marked.npy", "real.npy", "rows.npy")],
+                                                     key=USER_KEY)
+    assert marked_result.synthetic and marked_result.payload == 0xABCD
+    assert "of 5, the most significant of 5 tested" in marked_result.watermark.message
+    assert not real_result.synthetic and real_result.p_value > 1e-6
+    assert rows_result.watermark is None  # tabular rows: nothing to test
+    pytest.importorskip("pydicom")
+    from pydicom.data import get_testdata_file
+
+    multi = get_testdata_file("SC_rgb_rle_2frame.dcm")  # 2 frames of 100×100 RGB
+    (result,) = verify(multi)
+    assert result.error == "" and result.watermark is not None and not result.synthetic

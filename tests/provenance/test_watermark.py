@@ -215,6 +215,10 @@ def test_small_and_flat_images_are_left_unmarked_and_said_so():
     flat = np.full((1, 64, 64), 0.5)
     with pytest.warns(UserWarning, match="constant"):
         np.testing.assert_array_equal(embed(flat), flat)
+    empty = np.zeros((1, 0, 0), np.uint8)
+    with pytest.warns(UserWarning, match=r"0×0, smaller than 32×32"):
+        assert embed(empty).shape == (1, 0, 0)
+    assert "0×0" in detect(empty)[0].message
 
 
 def test_same_input_same_output(real_images):
@@ -237,6 +241,9 @@ def test_input_errors():
         detect(np.zeros((1, 64, 64, 5), np.uint8))
     with pytest.raises(ValueError, match="fpr"):
         detect(np.zeros((1, 64, 64), np.uint8), fpr=0)
+    for psnr in (float("nan"), float("-inf"), float("inf"), 0, -3, "42"):
+        with pytest.raises(ValueError, match="psnr must be a positive, finite number"):
+            embed(np.zeros((1, 64, 64), np.float32), psnr=psnr)
 
 
 def _ct_uint16():
