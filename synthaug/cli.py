@@ -932,15 +932,16 @@ def augment(input_path, output, fmt, model, n_samples, ratio, patch_size, window
                 "epochs": epochs, "seed": seed}
     exit_code, sources = 0, {}  # sources: a real copy's name -> the input it came from
     if kind in ("images", "array"):
-        from synthaug.io import encode_png, sample_grid, write_samples
+        from synthaug.io import encode_png, png_writable, sample_grid, write_samples
         from synthaug.provenance import build_record
         from synthaug.provenance.generated import carries_payload, is_markable
 
         ds = _read_or_fail(input_path, resize)
         exit_code = 1 if ds.skipped else 0
-        if fmt == "png" and not (ds.X.ndim in (3, 4) and ds.X.dtype in (np.uint8, np.uint16)):
-            raise click.BadParameter(f"png needs uint8/uint16 images; {input_path} holds {ds.X.dtype} data of "
-                                     f"shape {ds.X.shape}", param_hint="--format")
+        if fmt == "png" and not png_writable(ds.X):
+            raise click.BadParameter(f"png needs uint8 images or uint16 greyscale ones; {input_path} holds "
+                                     f"{ds.X.dtype} data of shape {ds.X.shape}: use --format npy",
+                                     param_hint="--format")
         try:
             generator.fit(ds.X, ds.y)
         except (ValueError, TypeError) as exc:

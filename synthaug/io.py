@@ -235,6 +235,14 @@ def read_data(path, image_size: tuple[int, int] | None = None) -> Dataset:
     return Dataset(X, y, class_names, skipped, read)
 
 
+def png_writable(X: np.ndarray) -> bool:
+    """Whether a batch (N, H, W[, C]) can be written as PNG files: uint8 grey or colour, uint16
+    grey (Pillow writes no 16-bit colour PNG, and reads one back as 8-bit)."""
+    if X.ndim == 3 or (X.ndim == 4 and X.shape[-1] == 1):
+        return X.dtype in (np.uint8, np.uint16)
+    return X.ndim == 4 and X.shape[-1] in (3, 4) and X.dtype == np.uint8
+
+
 def encode_png(image: np.ndarray, pnginfo=None) -> bytes:
     """Encode one (H, W), (H, W, 1) or (H, W, 3/4) uint8/uint16 image as PNG bytes, with the text
     chunks of a Pillow ``PngInfo`` if given."""
@@ -308,7 +316,7 @@ def sample_grid(X: np.ndarray, path, *, n_cols: int = 10, scale: int = 4, overwr
 def write_samples(X: np.ndarray, out_dir, *, y=None, prefix: str = "synthetic", overwrite: bool = False,
                   progress: bool = False, record: dict | None = None, key=None, c2pa_signer=None) -> list[Path]:
     """Write samples to ``out_dir``: images as PNG files (one sub-folder per label), tabular data
-    as ``samples.npz``. Refuses a non-empty ``out_dir`` unless ``overwrite=True``; ``progress``
+    and images PNG cannot hold (16-bit colour, floats, signed integers) as ``samples.npz``. Refuses a non-empty ``out_dir`` unless ``overwrite=True``; ``progress``
     shows a bar while image files are written.
 
     With a provenance ``record`` (:func:`synthaug.provenance.build_record`), each PNG carries it
@@ -324,7 +332,7 @@ def write_samples(X: np.ndarray, out_dir, *, y=None, prefix: str = "synthetic", 
         raise FileExistsError(f"{out_dir} is not empty; pass overwrite=True to write into it")
     X = np.asarray(X)
     written = []
-    is_image = X.ndim >= 3 and X.dtype in (np.uint8, np.uint16) and (X.ndim == 3 or X.shape[-1] in (1, 3, 4))
+    is_image = png_writable(X)
     if c2pa_signer is not None:  # checked before anything is written
         from synthaug.provenance.content_credentials import require_c2pa
 

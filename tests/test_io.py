@@ -120,3 +120,17 @@ def test_an_output_folders_sample_grid_is_not_read_as_data(tmp_path, camera):
     (tmp_path / "out" / "manifest.json").write_text("{broken")  # unlisted, the grid is a loose image
     with pytest.raises(ValueError, match="beside its class sub-folders"):
         read_data(tmp_path / "out")
+
+
+def test_images_png_cannot_hold_are_written_as_arrays_with_their_record(tmp_path):
+    from synthaug.io import write_samples
+    from synthaug.provenance import build_record, verify
+
+    rgb16 = (np.random.default_rng(0).random((3, 40, 40, 3)) * 65535).astype(np.uint16)
+    (written,) = write_samples(rgb16, tmp_path / "rgb16", record=build_record(seed=0))
+    assert written.name == "samples.npz"  # Pillow cannot write 16-bit colour PNGs
+    with np.load(written) as npz:
+        np.testing.assert_array_equal(npz["X"], rgb16)
+    assert verify(written)[0].record_status == "valid"
+    grey16 = rgb16[..., 0]
+    assert [p.suffix for p in write_samples(grey16, tmp_path / "grey16")] == [".png"] * 3
