@@ -199,6 +199,9 @@ callable or None, default="auto"
                 f"{type(self).__name__} needs dense X (generators model dense data); got a sparse "
                 "matrix: convert it with X.toarray()"
             )
+        if y is None:  # scikit-learn's own wording, which its estimator checks look for
+            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None; "
+                             "it generates synthetic rows per class")
         out = {"X_list": isinstance(X, list), "X_frame": is_dataframe(X), "y_kind": "array"}
         if is_dataframe(y):
             out.update(y_kind="frame", y_columns=y.columns, y_dtypes=y.dtypes)
@@ -446,6 +449,8 @@ class AugmentedEstimator(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
         -------
         self : AugmentedEstimator
         """
+        if y is None:
+            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None")
         augmenter = SyntheticAugmenter() if self.augmenter is None else self.augmenter
         if not hasattr(augmenter, "fit_resample"):
             raise TypeError(

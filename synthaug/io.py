@@ -313,10 +313,30 @@ def sample_grid(X: np.ndarray, path, *, n_cols: int = 10, scale: int = 4, overwr
     return atomic_write_bytes(path, encode_png(grid, info))
 
 
+def _write_frame(frame, y, out_dir: Path, record, key, c2pa_signer) -> Path:
+    """A DataFrame's rows as ``samples.csv`` (labels in a last column ``y``), listed by hash of the
+    file's bytes in ``provenance.json``."""
+    import hashlib
+
+    if c2pa_signer is not None:
+        raise ValueError("C2PA manifests go into PNG images; DataFrame samples are written as samples.csv, "
+                         "which cannot carry one (their record is provenance.json)")
+    if y is not None:
+        label = next(name for name in ("y", "y_", "label", "_label") if name not in frame.columns)
+        frame = frame.assign(**{label: np.asarray(y)})
+    data = frame.to_csv(index=False).encode("utf-8")
+    path = atomic_write_bytes(out_dir / "samples.csv", data)
+    if record is not None:
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()  # of the file: a CSV has no pixels to hash
+        _write_sidecar(out_dir, record, key, [{"name": "samples.csv", "sha256": digest}])
+    return path
+
+
 def write_samples(X: np.ndarray, out_dir, *, y=None, prefix: str = "synthetic", overwrite: bool = False,
                   progress: bool = False, record: dict | None = None, key=None, c2pa_signer=None) -> list[Path]:
     """Write samples to ``out_dir``: images as PNG files (one sub-folder per label), tabular data
-    and images PNG cannot hold (16-bit colour, floats, signed integers) as ``samples.npz``. Refuses a non-empty ``out_dir`` unless ``overwrite=True``; ``progress``
+    and images PNG cannot hold (16-bit colour, floats, signed integers) as ``samples.npz``, a
+    DataFrame (from a generator fitted on one) as ``samples.csv`` with its column names. Refuses a non-empty ``out_dir`` unless ``overwrite=True``; ``progress``
     shows a bar while image files are written.
 
     With a provenance ``record`` (:func:`synthaug.provenance.build_record`), each PNG carries it
@@ -330,6 +350,10 @@ def write_samples(X: np.ndarray, out_dir, *, y=None, prefix: str = "synthetic", 
     out_dir = Path(out_dir)
     if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
         raise FileExistsError(f"{out_dir} is not empty; pass overwrite=True to write into it")
+    from synthaug.tabular import is_dataframe
+
+    if is_dataframe(X):
+        return [_write_frame(X, y, out_dir, record, key, c2pa_signer)]
     X = np.asarray(X)
     written = []
     is_image = png_writable(X)

@@ -26,6 +26,37 @@ def _json_value(value):
     return value.item() if isinstance(value, np.generic) else value
 
 
+_JSON_SCALARS = (str, int, float, bool, type(None))
+
+
+def _check_saveable(value, what: str) -> None:
+    """Refuse, at fit, a column name or category that the model file's JSON could not hold (it
+    would fit and generate, then fail on save, or load back as another type)."""
+    parts = value if isinstance(value, tuple) else (value,)  # MultiIndex names are tuples
+    bad = next((p for p in parts if not isinstance(p, _JSON_SCALARS)), None)
+    if bad is not None:
+        raise TypeError(f"{what} {value!r} (type {type(bad).__name__}) cannot be held in a synthaug model file; "
+                        "convert it to a string or a number first (e.g. df[col].astype(str))")
+
+
+def _name_from_json(name):
+    """A column name read back from JSON: lists were tuples (MultiIndex columns)."""
+    return tuple(name) if isinstance(name, list) else name
+
+
+def _to_integers(values: np.ndarray, lo, hi, dtype) -> np.ndarray:
+    """Rounded floats clipped to the integers ``lo``..``hi`` in ``dtype``, exactly at the ends:
+    float64 cannot hold int64's or uint64's largest values, and casting them wraps around."""
+    dtype = np.dtype(dtype)
+    v = np.rint(values)
+    out = np.empty(len(v), dtype=dtype)
+    top, bottom = v >= float(hi), v <= float(lo)
+    out[top], out[bottom] = hi, lo
+    middle = ~(top | bottom)
+    out[middle] = v[middle].astype(dtype)
+    return out
+
+
 class TabularEncoder:
     """Encode a DataFrame's columns as numbers and decode numbers back to the same DataFrame schema.
 
@@ -65,6 +96,7 @@ class TabularEncoder:
             raise ValueError(f"X has duplicated column names {dup}; column names must be unique")
         self.columns_ = []
         for name in frame.columns:
+            _check_saveable(name, "X column name")
             col = frame[name]
             self._check_missing(col, name)
             dtype = col.dtype
@@ -75,9 +107,13 @@ class TabularEncoder:
             elif pd.api.types.is_bool_dtype(dtype):
                 spec = {"kind": "categorical", "categories": [False, True]}
             elif pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_complex_dtype(dtype):
-                values = col.to_numpy(dtype=np.float64)
-                spec = {"kind": "numeric", "integer": bool(pd.api.types.is_integer_dtype(dtype)),
-                        "min": float(values.min()), "max": float(values.max())}
+                integer = bool(pd.api.types.is_integer_dtype(dtype))
+                if integer:  # exact: float64 rounds int64's extremes out of range
+                    lo, hi = int(col.min()), int(col.max())
+                else:
+                    values = col.to_numpy(dtype=np.float64)
+                    lo, hi = float(values.min()), float(values.max())
+                spec = {"kind": "numeric", "integer": integer, "min": lo, "max": hi}
                 if isinstance(dtype, pd.SparseDtype):  # pandas cannot parse its own str(SparseDtype)
                     spec["sparse_fill_value"] = _json_value(dtype.fill_value)
                     dtype = dtype.subtype
@@ -94,6 +130,8 @@ class TabularEncoder:
                     "use numeric, bool, category, string or object columns (convert dates to numbers)"
                 )
             spec = {"name": name, "dtype": str(dtype), **spec}
+            for category in spec.get("categories", ()):
+                _check_saveable(category, f"X column {name!r}: category")
             if spec["kind"] == "categorical":
                 codes = self._codes(col, spec)
                 spec["frequencies"] = (np.bincount(codes, minlength=len(spec["categories"])) / len(codes)).tolist()
@@ -187,9 +225,12 @@ class TabularEncoder:
         j = 0
         for spec in self.columns_:
             if spec["kind"] == "numeric":
-                values = np.clip(Z[:, j], spec["min"], spec["max"])
                 if spec["integer"]:
-                    values = np.rint(values)
+                    numpy_dtype = getattr(pd.api.types.pandas_dtype(spec["dtype"]), "numpy_dtype", None) \
+                        or pd.api.types.pandas_dtype(spec["dtype"])
+                    values = _to_integers(Z[:, j], spec["min"], spec["max"], numpy_dtype)
+                else:
+                    values = np.clip(Z[:, j], spec["min"], spec["max"])
                 values = pd.Series(values).astype(spec["dtype"])
                 if "sparse_fill_value" in spec:
                     fill = spec["sparse_fill_value"]
@@ -228,7 +269,7 @@ class TabularEncoder:
     @classmethod
     def from_dict(cls, state: dict) -> "TabularEncoder":
         enc = cls()
-        enc.columns_ = [dict(c) for c in state["columns"]]
+        enc.columns_ = [{**c, "name": _name_from_json(c["name"])} for c in state["columns"]]
         enc.n_output_features_ = int(state["n_output_features"])
         enc.columns_dtype_ = state["columns_dtype"]
         return enc

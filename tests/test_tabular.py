@@ -1,4 +1,5 @@
 """DataFrame <-> numeric encoding, and DataFrames through a generator (schema round trip)."""
+import json
 import pickle
 import warnings
 
@@ -127,6 +128,11 @@ def test_sparse_columns_come_back_sparse():
         (pd.DataFrame({"t": pd.date_range("2026-01-01", periods=3)}), TypeError, "column 't' has dtype datetime"),
         (pd.DataFrame(np.zeros((3, 2)), columns=["a", "a"]), ValueError, "unique column names"),
         (pd.DataFrame(index=range(3)), ValueError, "no columns"),
+        # values a model file's JSON cannot hold: refused at fit, not after training on save
+        (pd.DataFrame({"band": pd.cut([1.0, 2.0, 3.0], 2)}), TypeError, r"column 'band': category .*Interval"),
+        (pd.DataFrame({"day": pd.Categorical(pd.date_range("2026-01-01", periods=3))}), TypeError,
+         "type Timestamp"),
+        (pd.DataFrame({pd.Timestamp("2026-01-01"): [1.0, 2.0, 3.0]}), TypeError, "X column name .*Timestamp"),
     ],
 )
 def test_bad_frames(bad, error, message):
@@ -140,3 +146,33 @@ def test_unseen_category_after_fit(fitted, frame):
     bad.loc[0, "note"] = "z"
     with pytest.raises(ValueError, match="column 'note' has values not seen in fit: \\['z'\\]"):
         fitted.transform(bad)
+
+
+def test_multiindex_columns_and_integer_extremes_survive_saving(tmp_path):
+    # MultiIndex names are tuples (JSON gives lists back); int64/uint64 extremes are beyond
+    # float64's exact range (they came back wrapped: 2**63 - 1 as -2**63)
+    df = pd.DataFrame({("id", "big"): np.array([2**63 - 1] * 20, dtype=np.int64),
+                       ("id", "huge"): np.array([2**64 - 1] * 20, dtype=np.uint64),
+                       ("x", "v"): np.linspace(0, 1, 20)})
+    model = VAE(**FAST).fit(df)
+    loaded = synthaug.load(model.save(tmp_path / "m.synthaug"))
+    for m in (model, loaded):
+        out = m.generate(4, random_state=0)
+        assert isinstance(out.columns, pd.MultiIndex) and list(out.columns) == list(df.columns)
+        assert (out[("id", "big")] == 2**63 - 1).all() and (out[("id", "huge")] == 2**64 - 1).all()
+    assert np.isfinite(loaded.score_samples(df)).all()
+
+
+def test_a_dataframe_models_samples_are_written_as_csv(fitted, frame, tmp_path):
+    from click.testing import CliRunner
+
+    from synthaug.cli import cli
+
+    model = fitted.save(tmp_path / "frame.synthaug")
+    result = CliRunner().invoke(cli, ["generate", str(model), "-n", "12", "-o", str(tmp_path / "out"), "-q"])
+    assert result.exit_code == 0, result.output
+    written = pd.read_csv(tmp_path / "out" / "samples.csv")
+    assert list(written.columns) == [*frame.columns, "y"] and len(written) == 12
+    assert set(written["city"]) <= set(frame["city"].cat.categories) and set(written["y"]) <= {0, 1}
+    listed = json.loads((tmp_path / "out" / "manifest.json").read_text())["files"]
+    assert {f["path"] for f in listed} == {"samples.csv", "provenance.json"}

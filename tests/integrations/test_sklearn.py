@@ -239,6 +239,9 @@ def test_augmented_estimator_errors(imbalanced):
     X, y = imbalanced
     with pytest.raises(TypeError, match="augmenter must have fit_resample"):
         AugmentedEstimator(LogisticRegression(), augmenter=StandardScaler()).fit(X, y)
+    for fit in (SyntheticAugmenter(VAE(**FAST)).fit_resample, AugmentedEstimator(LogisticRegression()).fit):
+        with pytest.raises(ValueError, match="requires y to be passed, but the target y is None"):
+            fit(X, None)
     from sklearn.exceptions import NotFittedError
 
     with pytest.raises(NotFittedError):
