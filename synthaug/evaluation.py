@@ -568,6 +568,20 @@ def _synthetic_samples(generator, n_samples, n_default: int, seed: int):
     return X_syn, y_syn, "given samples"
 
 
+def _warn_if_other_units(X_real: np.ndarray, X_syn: np.ndarray) -> None:
+    """Warn when the synthetic values' span is far from the real one's, e.g. display PNGs (0-255)
+    against arrays in 0-16: every metric would then say "nothing alike", whatever the shapes."""
+    real_lo, real_hi = float(np.min(X_real)), float(np.max(X_real))
+    syn_lo, syn_hi = float(np.min(X_syn)), float(np.max(X_syn))
+    real_span, syn_span = real_hi - real_lo, syn_hi - syn_lo
+    if real_span <= 0 or syn_span <= 0:
+        return
+    if syn_span > 4 * real_span or real_span > 4 * syn_span or syn_lo > real_hi or syn_hi < real_lo:
+        warnings.warn(f"the synthetic samples span [{syn_lo:g}, {syn_hi:g}] but the real ones [{real_lo:g}, "
+                      f"{real_hi:g}]: are they in the same units (e.g. images scaled for display)? The metrics "
+                      "compare values as they are", UserWarning, stacklevel=3)
+
+
 def _split(X, y, X_test, y_test, seed: int):
     if X_test is None:
         if y_test is not None:
@@ -791,6 +805,7 @@ def evaluate(generator, X, y=None, *, X_test=None, y_test=None, n_samples: int |
                 f"the synthetic labels hold values not among the real labels: {unknown[:5]} "
                 f"(real: {classes.tolist()[:10]}); labels must use the same values and type"
             )
+    _warn_if_other_units(X_train, X_syn)
     if log_likelihood and not hasattr(generator, "score_samples"):
         raise ValueError(
             "log_likelihood=True needs a generator with score_samples; "

@@ -3,6 +3,7 @@ import math
 import os
 import subprocess
 import sys
+import warnings
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -257,3 +258,13 @@ def test_the_largest_seed_works():
     rng = np.random.default_rng(0)
     report = evaluate(rng.normal(size=(60, 3)), rng.normal(size=(80, 3)), random_state=2**32 - 1)
     assert report.info["random_state"] == 2**32 - 1
+
+
+def test_samples_in_other_units_are_warned_about():
+    rng = np.random.default_rng(0)
+    real = rng.integers(0, 17, (80, 8, 8)).astype(float)
+    with pytest.warns(UserWarning, match=r"synthetic samples span \[0, 240\] but the real ones \[0, 16\]"):
+        evaluate(real[:60] * 15, real, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        evaluate(rng.integers(0, 17, (60, 2)).astype(float), real[:, 0, :2], random_state=0)
