@@ -339,6 +339,11 @@ def test_memorization_of_copies():
     report = memorization(train, train[rng.permutation(500)[:200]], holdout)
     assert report["exact_copy_share"] == 1.0 and report["near_copy_share"] == 1.0
     assert report["dcr_synthetic_median"] == 0.0 and report["dcr_ratio"] == 0.0
+    # copies kept in float32 (or read back from a float32 file) are still exact copies
+    stored = (train[:100] * 1000).astype(np.float32)
+    assert memorization(train * 1000, stored, holdout * 1000)["exact_copy_share"] == 1.0
+    # while a sample a little off its record is not
+    assert memorization(train, train[:100] + 1e-3, holdout)["exact_copy_share"] == 0.0
 
 
 def test_memorization_of_fresh_samples():
