@@ -232,8 +232,10 @@ def mmd(
         Synthetic samples with the same features.
     kernel : {"rbf", "linear"} or callable, default="rbf"
         ``"rbf"``: :math:`k(a, b) = \exp(-\gamma \lVert a - b \rVert^2)`.
-        ``"linear"``: :math:`k(a, b) = \langle a, b \rangle`; the MMD is then the squared
-        distance between the means.
+        ``"linear"``: :math:`k(a, b) = \langle a, b \rangle`; the population MMD is then the
+        squared distance between the means (the unbiased estimate returned leaves out each
+        sample's product with itself, so it is not the sample means' squared distance and can
+        be negative).
         A callable ``kernel(A, B)`` must return the kernel matrix of shape ``(len(A), len(B))``
         for two 2-D float arrays.
     gamma : float, default=None
