@@ -473,6 +473,10 @@ def evaluate(real, synthetic, output, n_samples, test_data, seed, resize, log_li
     real_ds = _read_for_evaluate(real, "REAL", resize)
     test_ds = None if test_data is None else _read_for_evaluate(test_data, "--test", resize)
     skipped = bool(real_ds.skipped) or (test_ds is not None and bool(test_ds.skipped))
+    if test_ds is not None and (real_ds.y is None) != (test_ds.y is None):
+        has, lacks = (real.name, test_data.name) if test_ds.y is None else (test_data.name, real.name)
+        _fail(f"{has} has labels but {lacks} has none; give both labels (class sub-folders, or y in a .npz) "
+              "or neither")
     real_shape = tuple(real_ds.X.shape[1:])
     if synthetic.suffix == ".synthaug":
         import synthaug

@@ -102,3 +102,10 @@ def test_evaluate_refuses_an_output_that_is_another_output_or_an_input(files, tm
     assert copy.read_bytes() == (files / "digits.npz").read_bytes() and not (tmp_path / "r.png").exists()
     bad_seed = CliRunner().invoke(cli, [*base, "-o", str(tmp_path / "r.png"), "--seed", "-1"])
     assert bad_seed.exit_code == 2 and "--seed" in bad_seed.output
+
+
+def test_evaluate_names_a_test_set_without_labels(files, tmp_path):
+    np.save(tmp_path / "unlabelled.npy", load_digits().images[:100])
+    result = CliRunner().invoke(cli, ["evaluate", str(files / "digits.npz"), str(files / "tiny.synthaug"),
+                                      "--test", str(tmp_path / "unlabelled.npy"), "-o", str(tmp_path / "r.png")])
+    assert result.exit_code == 1 and "digits.npz has labels but unlabelled.npy has none" in result.output
