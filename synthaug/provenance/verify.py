@@ -225,12 +225,15 @@ def verify(paths, key: str | bytes | None = None, *, fpr: float = DEFAULT_FPR,
             results.append(VerifyResult(str(path), False, None, "none", error=f"{type(exc).__name__}: {reason}"))
             continue
         status, rec = _record_status(path, pixels, embedded, key, ed25519_public_key)
-        wm = None
-        if pixels.dtype.kind in "uif" and stack:
-            wm = _detect_stack(pixels, key, fpr)
-        elif pixels.dtype.kind in "uif" and path.suffix.lower() in IMAGE_SUFFIXES | DICOM_SUFFIXES \
-                and pixels.ndim in (2, 3):
-            wm = detect([pixels], key, fpr=fpr)[0]
+        wm, error = None, ""
+        try:
+            if pixels.dtype.kind in "uif" and stack:
+                wm = _detect_stack(pixels, key, fpr)
+            elif pixels.dtype.kind in "uif" and path.suffix.lower() in IMAGE_SUFFIXES | DICOM_SUFFIXES \
+                    and pixels.ndim in (2, 3):
+                wm = detect([pixels], key, fpr=fpr)[0]
+        except ValueError as exc:  # pixels of a shape no image has (e.g. 5 channels): say so, go on
+            error = f"no watermark test: {exc}"
         credentials = _content_credentials(path, data)
         # A damaged record in the file's own synthaug carrier (PNG chunk, DICOM private block)
         # still says synthaug wrote it; a damaged sidecar could be any tool's provenance.json.
@@ -239,5 +242,6 @@ def verify(paths, key: str | bytes | None = None, *, fpr: float = DEFAULT_FPR,
         synthetic = (bool(wm is not None and wm.detected) or carries_record
                      or (credentials is not None and (credentials.synthaug_record is not None
                                                       or credentials.generated_by_ai)))
-        results.append(VerifyResult(str(path), synthetic, wm, status, rec, content_credentials=credentials))
+        results.append(VerifyResult(str(path), synthetic, wm, status, rec, error=error,
+                                    content_credentials=credentials))
     return results
