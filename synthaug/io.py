@@ -347,6 +347,9 @@ def write_samples(X: np.ndarray, out_dir, *, y=None, prefix: str = "synthetic", 
     With a ``c2pa_signer`` (:class:`synthaug.provenance.content_credentials.C2paSigner`, needs the
     ``c2pa`` extra), each PNG also carries a signed C2PA manifest: created by a trained
     algorithm, with that image's signed record as an assertion."""
+    if isinstance(X, tuple):  # what a conditional generator's generate returns
+        raise TypeError("X is a tuple, like the (X, y) a conditional generator's generate returns; "
+                        "pass the samples and their labels apart: write_samples(X, out_dir, y=y)")
     out_dir = Path(out_dir)
     if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
         raise FileExistsError(f"{out_dir} is not empty; pass overwrite=True to write into it")

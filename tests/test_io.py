@@ -134,3 +134,12 @@ def test_images_png_cannot_hold_are_written_as_arrays_with_their_record(tmp_path
     assert verify(written)[0].record_status == "valid"
     grey16 = rgb16[..., 0]
     assert [p.suffix for p in write_samples(grey16, tmp_path / "grey16")] == [".png"] * 3
+
+
+def test_write_samples_names_a_generate_tuple(tmp_path):
+    from synthaug.io import write_samples
+
+    X = np.zeros((2, 40, 40), np.uint8)
+    with pytest.raises(TypeError, match=r"write_samples\(X, out_dir, y=y\)"):
+        write_samples((X, np.array([0, 1])), tmp_path / "out")
+    assert not (tmp_path / "out").exists()

@@ -24,6 +24,7 @@ Install with ``pip install "synthaug[c2pa]"``.
 from __future__ import annotations
 
 import io
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -125,7 +126,10 @@ def manifest_definition(record: dict | None, title: str) -> dict:
               "softwareAgent": agent if generator is None else {**agent, "name": f"synthaug {generator}"}}
     assertions = [{"label": "c2pa.actions", "data": {"actions": [action]}}]
     if record is not None:
-        assertions.append({"label": ASSERTION_LABEL, "data": record})
+        # The record as one JSON string: c2pa-python stores lists of numbers in an assertion as byte
+        # strings, CBOR or JSON kind alike (hidden_units [512, 512] read back as "AAA="), which
+        # changes the record and breaks its signature.
+        assertions.append({"label": ASSERTION_LABEL, "data": {"record_json": json.dumps(record, sort_keys=True)}})
     return {"claim_generator_info": [agent], "title": title, "format": "image/png", "assertions": assertions}
 
 
@@ -232,7 +236,9 @@ def read(source, mime_type: str | None = None) -> ContentCredentials | None:
                 if action.get("action") == "c2pa.created":
                     source_type = action.get("digitalSourceType")
         elif label == ASSERTION_LABEL:
-            record = data_
+            from synthaug.provenance.record import parse_record_text
+
+            record = parse_record_text(data_["record_json"]) if "record_json" in data_ else data_
     return ContentCredentials(state=str(state), digital_source_type=source_type, synthaug_record=record,
                               failures=tuple(c for c in codes if c != "signingCredential.untrusted"),
                               signer_trusted="signingCredential.untrusted" not in codes)

@@ -16,7 +16,7 @@ from synthaug.cli import cli  # noqa: E402
 from synthaug.io import encode_png, write_samples  # noqa: E402
 from synthaug.provenance import build_record, content_hash, verify  # noqa: E402
 from synthaug.provenance import content_credentials as cc  # noqa: E402
-from synthaug.provenance.record import png_info, read_png_record, sign_record  # noqa: E402
+from synthaug.provenance.record import png_info, read_png_record, sign_record, verify_record  # noqa: E402
 
 USER_KEY = "c2pa test key"
 
@@ -32,8 +32,10 @@ def _image(seed=0):
 
 def test_signed_png_carries_an_ai_created_manifest_with_the_record(signer, tmp_path):
     image = _image()
-    record = sign_record({**build_record(seed=5), "output": {"name": "a.png", "sha256": content_hash(image)}},
-                         USER_KEY)
+    # lists of numbers, as a generator's parameters hold them, once came back as byte strings
+    params = {"hidden_units": [512, 512], "conv_filters": [16, 32], "weights": [1.5, 2]}
+    record = sign_record({**build_record(seed=5), "generator": {"class": "VAE", "params": params},
+                          "output": {"name": "a.png", "sha256": content_hash(image)}}, USER_KEY)
     png = encode_png(image, png_info(record))
     signed = cc.sign_png(png, signer, record=record, title="a.png")
     # The pixels and synthaug's own record chunk are untouched.
@@ -45,6 +47,7 @@ def test_signed_png_carries_an_ai_created_manifest_with_the_record(signer, tmp_p
     assert found.generated_by_ai and found.digital_source_type == cc.TRAINED_ALGORITHMIC_MEDIA
     assert not found.signer_trusted  # a self-made CA is on nobody's trust list
     assert found.synthaug_record == json.loads(json.dumps(record))
+    assert verify_record(found.synthaug_record, USER_KEY) == "valid"
     assert cc.read(tmp_path / "a.png") == found
     assert cc.read(png, "image/png") is None  # no manifest in the unsigned file
 
