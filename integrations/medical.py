@@ -868,7 +868,7 @@ def _check_out_dir(out_dir: Path, overwrite: bool) -> None:
 
 def write_dicom(images, template, out_dir, *, record: dict | None = None, key=None,
                 series_description: str | None = None, prefix: str = "synthetic",
-                overwrite: bool = False) -> list[Path]:
+                overwrite: bool = False, ed25519_private_key=None) -> list[Path]:
     """Write synthetic slices as a new DICOM series derived from a template.
 
     Each file is a single-frame instance of the template's SOP class (CT, MR or Secondary
@@ -906,6 +906,8 @@ def write_dicom(images, template, out_dir, *, record: dict | None = None, key=No
         Text after ``SYNTHETIC`` in SeriesDescription (64 characters in all).
     prefix : str, default="synthetic"
     overwrite : bool, default=False
+    ed25519_private_key : bytes or cryptography Ed25519PrivateKey, default=None
+        Also sign each record with Ed25519 (see :func:`synthaug.provenance.sign_record`).
         Write into a non-empty folder (existing files of the same names are replaced).
 
     Returns
@@ -959,7 +961,7 @@ def write_dicom(images, template, out_dir, *, record: dict | None = None, key=No
                                     description=description, now=now, patient_id=patient_id)
             ds.PixelData = np.ascontiguousarray(pixels).tobytes()
             signed = provenance.sign_record({**record, "output": {"name": name, "sha256": provenance.content_hash(pixels)}},
-                                            key)
+                                            key, ed25519_private_key=ed25519_private_key)
             for tag, vr, value in provenance.dicom_tags(signed):
                 ds.add_new(tag, vr, value)
         paths.append(atomic_write_bytes(out_dir / name, _dicom_synthetic.encode(pydicom, ds)))
@@ -981,7 +983,8 @@ def _reference_nifti(reference):
     raise TypeError(f"reference must be a MedicalImage, a nibabel image or a path; got {type(reference).__name__}")
 
 
-def write_nifti(volume, reference, path, *, record: dict | None = None, key=None, overwrite: bool = False) -> Path:
+def write_nifti(volume, reference, path, *, record: dict | None = None, key=None, overwrite: bool = False,
+                ed25519_private_key=None) -> Path:
     """Write a volume as NIfTI with a reference image's affine and header.
 
     The header is the reference's (voxel sizes, units, qform/sform codes) with the volume's
@@ -1001,6 +1004,8 @@ def write_nifti(volume, reference, path, *, record: dict | None = None, key=None
         Provenance record (:func:`synthaug.provenance.build_record`).
     key : str or bytes, default=None
     overwrite : bool, default=False
+    ed25519_private_key : bytes or cryptography Ed25519PrivateKey, default=None
+        Also sign the record with Ed25519.
 
     Returns
     -------
@@ -1031,7 +1036,7 @@ def write_nifti(volume, reference, path, *, record: dict | None = None, key=None
     if record is None:
         record = provenance.build_record(None, watermarked=False, extra={"writer": "write_nifti"})
     signed = provenance.sign_record({**record, "output": {"name": path.name, "sha256": provenance.content_hash(volume)}},
-                                    key)
+                                    key, ed25519_private_key=ed25519_private_key)
     img.header.extensions.append(nib.nifti1.Nifti1Extension("comment", provenance.sidecar_bytes(signed)))
     data = img.to_bytes()
     if path.name.lower().endswith(".gz"):
@@ -1259,7 +1264,7 @@ class MedicalAugmenter(BaseEstimator):
                             zero_bit=marked and not carries_payload(np.asarray(X)), extra=extra)
 
     def write(self, X, out_dir, *, format: str = "dicom", template=None, seed=None, overwrite: bool = False,
-              key=None) -> list[Path]:
+              key=None, ed25519_private_key=None) -> list[Path]:
         """Write samples from :meth:`generate` into ``out_dir`` with a signed provenance record.
 
         Parameters
@@ -1278,6 +1283,8 @@ class MedicalAugmenter(BaseEstimator):
         overwrite : bool, default=False
         key : str or bytes, default=None
             Signing key.
+        ed25519_private_key : bytes or cryptography Ed25519PrivateKey, default=None
+            Also sign each record with Ed25519 (see :func:`synthaug.provenance.sign_record`).
 
         Returns
         -------
@@ -1291,10 +1298,11 @@ class MedicalAugmenter(BaseEstimator):
         record = self.provenance_record(X, seed)
         if format == "dicom":
             return write_dicom(X, reference, out_dir, record=record, key=key, overwrite=overwrite,
-                               series_description=f"synthaug {type(self.generator_).__name__}")
+                               series_description=f"synthaug {type(self.generator_).__name__}",
+                               ed25519_private_key=ed25519_private_key)
         if format == "nifti":
             out_dir = Path(out_dir)
             _check_out_dir(out_dir, overwrite)
             return [write_nifti(np.moveaxis(X, 0, -1), reference, out_dir / "synthetic.nii.gz", record=record,
-                                key=key, overwrite=overwrite)]
+                                key=key, overwrite=overwrite, ed25519_private_key=ed25519_private_key)]
         raise ValueError(f"format must be 'dicom' or 'nifti'; got {format!r}")

@@ -205,6 +205,39 @@ def c2pa_options(command):
                              "(needs synthaug[c2pa]).")(command)
 
 
+def ed25519_option(command):
+    """--ed25519-key: also sign every provenance record with an Ed25519 key."""
+    return click.option("--ed25519-key", "ed25519_key_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                        default=None, help="Also sign every provenance record with this Ed25519 private key (PEM, "
+                                           "unencrypted, or its 32 raw bytes); verifiers pin it with `verify "
+                                           "--ed25519-public-key`. Needs synthaug[signing].")(command)
+
+
+def _ed25519_private_key(path: Path | None):
+    """The Ed25519 private key of --ed25519-key, checked before any work; None without one."""
+    if path is None:
+        return None
+    try:
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import ed25519
+    except ImportError:
+        _fail("Ed25519 signatures need the cryptography package: pip install 'synthaug[signing]'")
+    data = path.read_bytes()
+    try:
+        if data.lstrip().startswith(b"-----BEGIN"):
+            key = serialization.load_pem_private_key(data, password=None)
+        elif len(data) == 32:
+            key = ed25519.Ed25519PrivateKey.from_private_bytes(data)
+        else:
+            raise ValueError("neither a PEM private key nor 32 raw bytes")
+    except (ValueError, TypeError) as exc:
+        raise click.BadParameter(f"{path} is not an Ed25519 private key ({exc})", param_hint="--ed25519-key")
+    if not isinstance(key, ed25519.Ed25519PrivateKey):
+        raise click.BadParameter(f"{path} holds a {type(key).__name__}, not an Ed25519 key",
+                                 param_hint="--ed25519-key")
+    return key
+
+
 def _c2pa_signer(cert: Path | None, key: Path | None, alg: str):
     """The C2PA signer of --c2pa-cert/--c2pa-key (both or neither), checked before any work."""
     if cert is None and key is None:
@@ -259,10 +292,11 @@ def _generator_source(model: Path | None, pretrained: str | None):
 @click.option("--no-watermark", is_flag=True,
               help="Leave the pixels unmarked (the signed provenance record is still written).")
 @c2pa_options
+@ed25519_option
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON on stdout (for scripts).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or messages (errors still go to stderr).")
 def generate(model, pretrained, n_samples, output, seed, overwrite, labels, no_watermark, c2pa_cert, c2pa_key,
-             c2pa_alg, as_json, quiet):
+             c2pa_alg, ed25519_key_file, as_json, quiet):
     """Generate N samples from a fitted MODEL (or --pretrained NAME) into the folder OUTPUT (PNGs per class, or samples.npz).
 
     Images of 32×32 pixels or more (with more than 32 grey levels) carry synthaug's invisible
@@ -281,6 +315,7 @@ def generate(model, pretrained, n_samples, output, seed, overwrite, labels, no_w
 
     previous = listed_outputs(output) if overwrite else set()
     c2pa_signer = _c2pa_signer(c2pa_cert, c2pa_key, c2pa_alg)
+    ed25519_key = _ed25519_private_key(ed25519_key_file)
     est, source = _generator_source(model, pretrained)
     import numpy as np
 
@@ -307,7 +342,7 @@ def generate(model, pretrained, n_samples, output, seed, overwrite, labels, no_w
                           zero_bit=not carries_payload(X), extra=source)
     try:
         written = write_samples(X, output, y=y, overwrite=overwrite, progress=not (quiet or as_json), record=record,
-                                c2pa_signer=c2pa_signer)
+                                c2pa_signer=c2pa_signer, ed25519_private_key=ed25519_key)
     except FileExistsError as exc:
         raise click.BadParameter(str(exc), param_hint="--output")
     except ValueError as exc:  # C2PA options for samples that are not images
@@ -316,7 +351,7 @@ def generate(model, pretrained, n_samples, output, seed, overwrite, labels, no_w
     if (output / "provenance.json").is_file():
         files.append({"path": "provenance.json", "kind": "provenance"})
     try:
-        sample_grid(X[:100], output / "grid.png", overwrite=overwrite, record=record)
+        sample_grid(X[:100], output / "grid.png", overwrite=overwrite, record=record, ed25519_private_key=ed25519_key)
         files.append({"path": "grid.png", "kind": "grid"})
     except ValueError:
         pass  # tabular samples that are not square images get no grid
@@ -829,7 +864,8 @@ def _augment_input_kind(path: Path) -> str:
     return "images"
 
 
-def _augment_write_arrays(output: Path, X_real, y_real, X_syn, y_syn, record) -> list[tuple[str, str]]:
+def _augment_write_arrays(output: Path, X_real, y_real, X_syn, y_syn, record,
+                          ed25519_key=None) -> list[tuple[str, str]]:
     """real.npy|npz and synthetic.npy|npz, and provenance.json for the synthetic file."""
     import io
 
@@ -852,7 +888,8 @@ def _augment_write_arrays(output: Path, X_real, y_real, X_syn, y_syn, record) ->
         atomic_write_bytes(output / name, buf.getvalue())
         written.append((name, kind))
     name = written[-1][0]
-    signed = provenance.sign_record({**record, "outputs": [{"name": name, "sha256": provenance.content_hash(X_syn)}]})
+    signed = provenance.sign_record({**record, "outputs": [{"name": name, "sha256": provenance.content_hash(X_syn)}]},
+                                    ed25519_private_key=ed25519_key)
     atomic_write_bytes(output / provenance.SIDECAR_NAME, provenance.sidecar_bytes(signed))
     return written + [(provenance.SIDECAR_NAME, "provenance")]
 
@@ -884,11 +921,12 @@ def _augment_write_arrays(output: Path, X_real, y_real, X_syn, y_syn, record) ->
 @click.option("--overwrite", is_flag=True, help="Write into a non-empty output folder (an earlier run's "
               "files, as its manifest.json lists them, are replaced; other files are kept).")
 @c2pa_options
+@ed25519_option
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON on stdout (for scripts).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars or messages (errors still go to stderr).")
 @config_option
 def augment(input_path, output, fmt, model, n_samples, ratio, patch_size, window, series_uid, epochs, resize, seed,
-            overwrite, c2pa_cert, c2pa_key, c2pa_alg, as_json, quiet):
+            overwrite, c2pa_cert, c2pa_key, c2pa_alg, ed25519_key_file, as_json, quiet):
     """Train a generator on INPUT and write real + synthetic data (or a synthetic series) to OUTPUT.
 
     INPUT is a folder of images (class sub-folders = labels), a .npy/.npz file, a DICOM file or
@@ -922,6 +960,7 @@ def augment(input_path, output, fmt, model, n_samples, ratio, patch_size, window
     if (c2pa_cert is not None or c2pa_key is not None) and fmt != "png":
         raise click.UsageError(f"--c2pa-cert/--c2pa-key sign PNG files; --format {fmt} writes none")
     c2pa_signer = _c2pa_signer(c2pa_cert, c2pa_key, c2pa_alg)
+    ed25519_key = _ed25519_private_key(ed25519_key_file)
     import numpy as np
 
     import synthaug
@@ -966,16 +1005,17 @@ def augment(input_path, output, fmt, model, n_samples, ratio, patch_size, window
                 sources[name] = source
                 files.append((name, "real"))
             written = write_samples(X_syn, output, y=y_syn, overwrite=True, progress=not quiet, record=record,
-                                    c2pa_signer=c2pa_signer)
+                                    c2pa_signer=c2pa_signer, ed25519_private_key=ed25519_key)
             files += [(p.relative_to(output).as_posix(), "synthetic") for p in written]
             files.append(("provenance.json", "provenance"))
             try:
-                sample_grid(X_syn[:100], output / "grid.png", overwrite=True, record=record)
+                sample_grid(X_syn[:100], output / "grid.png", overwrite=True, record=record,
+                            ed25519_private_key=ed25519_key)
                 files.append(("grid.png", "grid"))
             except ValueError:
                 pass  # tabular samples that are not images get no grid
         else:
-            files = _augment_write_arrays(output, ds.X, ds.y, X_syn, y_syn, record)
+            files = _augment_write_arrays(output, ds.X, ds.y, X_syn, y_syn, record, ed25519_key)
         manifest.update(n_real=int(len(ds.X)), n_synthetic=int(n),
                         classes=None if ds.class_names is None else list(ds.class_names),
                         skipped=[{"path": p, "reason": r} for p, r in ds.skipped])
@@ -999,10 +1039,12 @@ def augment(input_path, output, fmt, model, n_samples, ratio, patch_size, window
         X_syn = augmenter.generate(n, random_state=seed)
         output.mkdir(parents=True, exist_ok=True)
         if fmt == "npy":
-            files = _augment_write_arrays(output, None, None, X_syn, None, augmenter.provenance_record(X_syn, seed))
+            files = _augment_write_arrays(output, None, None, X_syn, None, augmenter.provenance_record(X_syn, seed),
+                                          ed25519_key)
         else:
             try:
-                written = augmenter.write(X_syn, output, format=fmt, seed=seed, overwrite=True)
+                written = augmenter.write(X_syn, output, format=fmt, seed=seed, overwrite=True,
+                                          ed25519_private_key=ed25519_key)
             except ValueError as exc:
                 _fail(str(exc))
             files = [(p.relative_to(output).as_posix(), "synthetic") for p in written]

@@ -255,19 +255,19 @@ def encode_png(image: np.ndarray, pnginfo=None) -> bytes:
     return buf.getvalue()
 
 
-def _signed_png_info(record, key, name: str, image: np.ndarray):
+def _signed_png_info(record, key, name: str, image: np.ndarray, ed25519_private_key=None):
     """PNG text chunks holding ``record`` signed for this one output; (info, output entry, signed record)."""
     from synthaug.provenance import record as provenance
 
     entry = {"name": name, "sha256": provenance.content_hash(image)}
-    signed = provenance.sign_record({**record, "output": entry}, key)
+    signed = provenance.sign_record({**record, "output": entry}, key, ed25519_private_key=ed25519_private_key)
     return provenance.png_info(signed), entry, signed
 
 
-def _write_sidecar(out_dir: Path, record, key, outputs: list) -> Path:
+def _write_sidecar(out_dir: Path, record, key, outputs: list, ed25519_private_key=None) -> Path:
     from synthaug.provenance import record as provenance
 
-    signed = provenance.sign_record({**record, "outputs": outputs}, key)
+    signed = provenance.sign_record({**record, "outputs": outputs}, key, ed25519_private_key=ed25519_private_key)
     return atomic_write_bytes(out_dir / provenance.SIDECAR_NAME, provenance.sidecar_bytes(signed))
 
 
@@ -293,9 +293,10 @@ def tile_images(images: np.ndarray, n_cols: int = 10) -> np.ndarray:
 
 
 def sample_grid(X: np.ndarray, path, *, n_cols: int = 10, scale: int = 4, overwrite: bool = False,
-                record: dict | None = None, key=None) -> Path:
+                record: dict | None = None, key=None, ed25519_private_key=None) -> Path:
     """Write a PNG grid of image samples (N, H, W[, C]) enlarged ``scale`` times; with a provenance
-    ``record`` (see :func:`write_samples`) the PNG carries it, signed with ``key``."""
+    ``record`` (see :func:`write_samples`) the PNG carries it, signed with ``key`` (and
+    ``ed25519_private_key`` if given)."""
     path = Path(path)
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
@@ -309,11 +310,11 @@ def sample_grid(X: np.ndarray, path, *, n_cols: int = 10, scale: int = 4, overwr
         X = X[..., 0]
     grid = tile_images(to_display_uint8(X), n_cols)
     grid = np.repeat(np.repeat(grid, scale, axis=0), scale, axis=1)
-    info = None if record is None else _signed_png_info(record, key, path.name, grid)[0]
+    info = None if record is None else _signed_png_info(record, key, path.name, grid, ed25519_private_key)[0]
     return atomic_write_bytes(path, encode_png(grid, info))
 
 
-def _write_frame(frame, y, out_dir: Path, record, key, c2pa_signer) -> Path:
+def _write_frame(frame, y, out_dir: Path, record, key, c2pa_signer, ed25519_private_key) -> Path:
     """A DataFrame's rows as ``samples.csv`` (labels in a last column ``y``), listed by hash of the
     file's bytes in ``provenance.json``."""
     import hashlib
@@ -328,12 +329,13 @@ def _write_frame(frame, y, out_dir: Path, record, key, c2pa_signer) -> Path:
     path = atomic_write_bytes(out_dir / "samples.csv", data)
     if record is not None:
         digest = "sha256:" + hashlib.sha256(data).hexdigest()  # of the file: a CSV has no pixels to hash
-        _write_sidecar(out_dir, record, key, [{"name": "samples.csv", "sha256": digest}])
+        _write_sidecar(out_dir, record, key, [{"name": "samples.csv", "sha256": digest}], ed25519_private_key)
     return path
 
 
 def write_samples(X: np.ndarray, out_dir, *, y=None, prefix: str = "synthetic", overwrite: bool = False,
-                  progress: bool = False, record: dict | None = None, key=None, c2pa_signer=None) -> list[Path]:
+                  progress: bool = False, record: dict | None = None, key=None, c2pa_signer=None,
+                  ed25519_private_key=None) -> list[Path]:
     """Write samples to ``out_dir``: images as PNG files (one sub-folder per label), tabular data
     and images PNG cannot hold (16-bit colour, floats, signed integers) as ``samples.npz``, a
     DataFrame (from a generator fitted on one) as ``samples.csv`` with its column names. Refuses a non-empty ``out_dir`` unless ``overwrite=True``; ``progress``
@@ -342,7 +344,10 @@ def write_samples(X: np.ndarray, out_dir, *, y=None, prefix: str = "synthetic", 
     With a provenance ``record`` (:func:`synthaug.provenance.build_record`), each PNG carries it
     in a text chunk, signed (:func:`synthaug.provenance.sign_record` with ``key``) together with
     that image's pixel hash, and ``provenance.json`` in ``out_dir`` lists every output's hash
-    (the only record of tabular samples). The sidecar is not in the returned list.
+    (the only record of tabular samples). The sidecar is not in the returned list. With an
+    ``ed25519_private_key`` (32 raw bytes or a cryptography ``Ed25519PrivateKey``, needs the
+    ``signing`` extra) every record also carries an Ed25519 signature, which verifiers holding the
+    public key can pin (``verify(..., ed25519_public_key=...)``).
 
     With a ``c2pa_signer`` (:class:`synthaug.provenance.content_credentials.C2paSigner`, needs the
     ``c2pa`` extra), each PNG also carries a signed C2PA manifest: created by a trained
@@ -356,7 +361,7 @@ def write_samples(X: np.ndarray, out_dir, *, y=None, prefix: str = "synthetic", 
     from synthaug.tabular import is_dataframe
 
     if is_dataframe(X):
-        return [_write_frame(X, y, out_dir, record, key, c2pa_signer)]
+        return [_write_frame(X, y, out_dir, record, key, c2pa_signer, ed25519_private_key)]
     X = np.asarray(X)
     written = []
     is_image = png_writable(X)
@@ -374,7 +379,8 @@ def write_samples(X: np.ndarray, out_dir, *, y=None, prefix: str = "synthetic", 
         if record is not None:
             from synthaug.provenance.record import content_hash
 
-            _write_sidecar(out_dir, record, key, [{"name": "samples.npz", "sha256": content_hash(X)}])
+            _write_sidecar(out_dir, record, key, [{"name": "samples.npz", "sha256": content_hash(X)}],
+                           ed25519_private_key)
         return written
     width = len(str(len(X)))
     from tqdm.auto import tqdm
@@ -384,7 +390,7 @@ def write_samples(X: np.ndarray, out_dir, *, y=None, prefix: str = "synthetic", 
         name = f"{prefix}_{i:0{width}d}.png" if y is None else f"{y[i]}/{prefix}_{i:0{width}d}.png"
         info = signed = None
         if record is not None:
-            info, entry, signed = _signed_png_info(record, key, name, image)
+            info, entry, signed = _signed_png_info(record, key, name, image, ed25519_private_key)
             outputs.append(entry)
         png = encode_png(image, info)
         if c2pa_signer is not None:
@@ -393,5 +399,5 @@ def write_samples(X: np.ndarray, out_dir, *, y=None, prefix: str = "synthetic", 
             png = sign_png(png, c2pa_signer, record=signed, title=Path(name).name)
         written.append(atomic_write_bytes(out_dir / name, png))
     if record is not None:
-        _write_sidecar(out_dir, record, key, outputs)
+        _write_sidecar(out_dir, record, key, outputs, ed25519_private_key)
     return written

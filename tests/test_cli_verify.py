@@ -167,6 +167,34 @@ def test_generate_then_verify(tiny_image_vae, tmp_path, monkeypatch):
     assert sidecar["extra"] == {"model_file": model.name}
 
 
+def test_generate_signs_with_ed25519_and_verify_pins_the_signer(tiny_image_vae, tmp_path):
+    ed25519 = pytest.importorskip("cryptography.hazmat.primitives.asymmetric.ed25519")
+    from cryptography.hazmat.primitives import serialization
+
+    def pem(private):
+        return private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                     serialization.NoEncryption())
+
+    ours = ed25519.Ed25519PrivateKey.generate()
+    (tmp_path / "ours.pem").write_bytes(pem(ours))
+    (tmp_path / "ours.pub").write_bytes(ours.public_key().public_bytes(serialization.Encoding.Raw,
+                                                                       serialization.PublicFormat.Raw))
+    _, model = tiny_image_vae
+    out = tmp_path / "synthetic"
+    generated = CliRunner().invoke(cli, ["generate", str(model), "-n", "4", "-o", str(out), "-q",
+                                         "--ed25519-key", str(tmp_path / "ours.pem")])
+    assert generated.exit_code == 0, generated.output
+    pinned = CliRunner().invoke(cli, ["verify", "--json", "--ed25519-public-key", str(tmp_path / "ours.pub"), str(out)])
+    assert [e["record_status"] for e in json.loads(pinned.output)] == ["valid"] * 5  # 4 samples and the grid
+    sidecar = json.loads((out / "provenance.json").read_text())
+    assert "ed25519" in sidecar["signature"]
+    (tmp_path / "bad.pem").write_text("-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----\n")
+    refused = CliRunner().invoke(cli, ["generate", str(model), "-n", "4", "-o", str(tmp_path / "other"),
+                                       "--ed25519-key", str(tmp_path / "bad.pem")])
+    assert refused.exit_code == 2 and "is not an Ed25519 private key" in refused.output
+    assert not (tmp_path / "other").exists()
+
+
 def test_generate_digits_then_verify_the_sidecar(tiny_digits_vae, tmp_path):
     _, model = tiny_digits_vae
     out = tmp_path / "digits"

@@ -364,3 +364,15 @@ def test_palette_colour_is_read_as_rgb_not_as_indices():
     np.testing.assert_array_equal(image.array[0], pydicom.pixels.apply_color_lut(ds.pixel_array, ds))
     with pytest.raises(ValueError, match="colour images are not supported"):
         MedicalAugmenter(patch_size=None).fit(image)
+
+
+def test_written_dicom_records_can_carry_an_ed25519_signature(ct, tmp_path):
+    ed25519 = pytest.importorskip("cryptography.hazmat.primitives.asymmetric.ed25519")
+    from cryptography.hazmat.primitives import serialization
+
+    private = ed25519.Ed25519PrivateKey.generate()
+    public = private.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    paths = write_dicom(ct.array[:1], ct, tmp_path / "out", ed25519_private_key=private)
+    assert [r.record_status for r in verify(paths, ed25519_public_key=public)] == ["valid"]
+    other = write_dicom(ct.array[:1], ct, tmp_path / "unsigned")
+    assert [r.record_status for r in verify(other, ed25519_public_key=public)] == ["invalid-signature"]
