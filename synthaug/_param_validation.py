@@ -81,6 +81,16 @@ class PositiveInts:
             raise ValueError(f"{name} must be a non-empty tuple of positive integers; got {value!r}")
 
 
+@dataclass(frozen=True)
+class Verbosity:
+    """A bool or a non-negative integer, as scikit-learn's and Keras' ``verbose`` take."""
+
+    def check(self, name: str, value) -> None:
+        if not (isinstance(value, bool) or (_is_int(value) and value >= 0)):
+            raise ValueError(f"{name} must be a bool or a non-negative integer; got {value!r}")
+
+
+VERBOSE = Verbosity()
 POSITIVE_INT = Interval(1, None, integer=True)
 NON_NEGATIVE_INT = Interval(0, None, integer=True)
 POSITIVE = Interval(0, None, closed="neither")

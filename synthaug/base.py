@@ -9,6 +9,7 @@ import json
 import os
 import tempfile
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +34,19 @@ def _check_finite(X: np.ndarray, name: str = "X") -> None:
         )
 
 
+def _json_param(value):
+    """A parameter as the model file's JSON holds it: NumPy scalars (e.g. from a GridSearchCV grid
+    of ``np.arange``) as Python numbers, tuples as lists; a ``RandomState`` as None (its state is
+    not the model: the weights are saved)."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (list, tuple)):
+        return [_json_param(v) for v in value]
+    if isinstance(value, np.random.RandomState):
+        return None
+    return value
+
+
 def _check_class_labels(y: np.ndarray) -> None:
     """scikit-learn's checks for class labels: a regression target, NaN or labels of mixed types
     are refused by name."""
@@ -40,8 +54,8 @@ def _check_class_labels(y: np.ndarray) -> None:
 
     if y.dtype.kind == "f" and np.isnan(y).any():
         raise ValueError(f"y contains NaN in {int(np.isnan(y).sum())} labels; every row needs a class label")
-    if y.dtype == object:
-        kinds = sorted({type(v).__name__ for v in y.tolist()})
+    if y.dtype == object:  # np.str_ is a str, np.int64 an int: compare Python types
+        kinds = sorted({type(v.item() if isinstance(v, np.generic) else v).__name__ for v in y.tolist()})
         if len(kinds) > 1:
             raise TypeError(f"y mixes label types {kinds}; use labels of one type")
     try:
@@ -577,6 +591,8 @@ class GenerativeEstimator(BaseEstimator):
 
         No pickle is used; :func:`synthaug.load` reads it back with Keras' ``safe_mode``.
         The file is written atomically; an existing file is refused unless ``overwrite=True``.
+        Parameters are saved as JSON: NumPy numbers as Python ones, and a ``RandomState`` passed
+        as ``random_state`` as None (the fitted weights are what is saved).
         """
         from synthaug.io import write_archive
 
@@ -595,7 +611,7 @@ class GenerativeEstimator(BaseEstimator):
             "format": "synthaug",
             "format_version": FORMAT_VERSION,
             "class": type(self).__name__,
-            "params": self.get_params(deep=False),
+            "params": {name: _json_param(value) for name, value in self.get_params(deep=False).items()},
             "state": self._fitted_state(),
         }
         return {"synthaug.json": json.dumps(meta, indent=1), "model.keras": self._model_bytes()}
@@ -672,7 +688,7 @@ def load(path):
     est._restore_state(meta["state"])
     try:
         est.model_ = GenerativeEstimator._load_model_bytes(model_bytes)
-    except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile) as exc:
+    except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as exc:
         # Keras names its temporary copy, not this file: say which file is damaged.
         raise ValueError(f"{source} is damaged: its Keras model (model.keras) cannot be read "
                          f"({type(exc).__name__})") from exc

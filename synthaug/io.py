@@ -69,6 +69,7 @@ def read_archive(source, names, what: str) -> dict:
     """
     import json
     import zipfile
+    import zlib
 
     if isinstance(source, (bytes, bytearray)):
         label, source = what, io.BytesIO(source)
@@ -80,7 +81,7 @@ def read_archive(source, names, what: str) -> dict:
         with zipfile.ZipFile(source) as zf:
             members = {name: zf.read(name) for name in names}
         return {name: json.loads(data) if name.endswith(".json") else data for name, data in members.items()}
-    except (zipfile.BadZipFile, KeyError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (zipfile.BadZipFile, KeyError, UnicodeDecodeError, json.JSONDecodeError, zlib.error, EOFError) as exc:
         raise ValueError(f"{label} is not a {what} ({exc})") from None
 
 

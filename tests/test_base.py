@@ -102,3 +102,37 @@ def test_a_dataset_with_a_regression_target_is_refused_like_an_array():
     dataset = tf.data.Dataset.from_tensor_slices((IRIS_X, target)).batch(50)
     with pytest.raises(ValueError, match="y must hold class labels.*continuous"):
         VAE(**TINY).fit(dataset)
+
+
+def test_numpy_and_random_state_parameters_are_saved(tmp_path):
+    # e.g. the best estimator of a GridSearchCV over np.arange(...): its params are NumPy numbers
+    import synthaug
+
+    model = VAE(latent_dim=np.int64(2), hidden_units=(np.int64(8),), epochs=1, learning_rate=np.float32(1e-3),
+                validation_fraction=0.0, random_state=np.random.RandomState(0)).fit(IRIS_X, IRIS_Y)
+    loaded = synthaug.load(model.save(tmp_path / "m.synthaug"))
+    params = loaded.get_params()
+    assert params["latent_dim"] == 2 and tuple(params["hidden_units"]) == (8,) and params["random_state"] is None
+    np.testing.assert_array_equal(loaded.generate(3, random_state=0)[0], model.generate(3, random_state=0)[0])
+
+
+def test_str_and_numpy_str_labels_are_one_type():
+    y = np.array(["a"] * 75 + [np.str_("b")] * 75, dtype=object)
+    assert VAE(**TINY).fit(IRIS_X, y).classes_.tolist() == ["a", "b"]
+
+
+@pytest.mark.parametrize("family", [VAE, Flow])
+def test_verbose_takes_bools_and_names_what_it_takes(family):
+    family(**{**TINY, "verbose": False} if family is VAE else dict(epochs=1, verbose=False)).fit(IRIS_X)
+    with pytest.raises(ValueError, match="verbose must be a bool or a non-negative integer; got -1"):
+        family(verbose=-1).fit(IRIS_X)
+
+
+def test_a_file_with_damaged_compressed_data_is_named(tmp_path, unconditional):
+    import synthaug
+
+    data = bytearray(unconditional.to_bytes())
+    data[700:764] = bytes(64)  # inside the deflated model.keras
+    (tmp_path / "damaged.synthaug").write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="damaged.synthaug"):
+        synthaug.load(tmp_path / "damaged.synthaug")

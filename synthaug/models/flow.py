@@ -19,7 +19,7 @@ from scipy.special import logsumexp
 from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from synthaug._param_validation import FRACTION, NON_NEGATIVE, POSITIVE, POSITIVE_INT, Interval, Options, PositiveInts
+from synthaug._param_validation import FRACTION, POSITIVE, POSITIVE_INT, VERBOSE, Interval, Options, PositiveInts
 from synthaug.base import GenerativeEstimator
 from synthaug.models.training import BuiltModelMixin, fit_model, sample_rows
 
@@ -479,7 +479,7 @@ class Flow(ClassNamePrefixFeaturesOutMixin, TransformerMixin, GenerativeEstimato
         "epochs": POSITIVE_INT, "batch_size": POSITIVE_INT, "learning_rate": POSITIVE,
         "validation_fraction": FRACTION, "patience": POSITIVE_INT, "base": Options("normal", "student_t"),
         "noise_std": Interval(0.0, None), "image_layout": Options("squeeze", "checkerboard"),
-        "verbose": NON_NEGATIVE,
+        "verbose": VERBOSE,
     }
 
     def __init__(self, flow_type: str = "auto", n_layers: int = 8, hidden_units=(256, 256),
@@ -525,6 +525,9 @@ class Flow(ClassNamePrefixFeaturesOutMixin, TransformerMixin, GenerativeEstimato
         self._validate_params()
         if self.base_df is not None:  # None: learned
             Interval(_MIN_DF, None, closed="neither").check("base_df", self.base_df)
+            if not np.isfinite(self.base_df):  # the Gaussian limit: say so, rather than diverge in fit
+                raise ValueError(f"base_df must be finite; got {self.base_df!r} (for a Gaussian base use "
+                                 "base='normal')")
         Z, codes = self._fit_data(X, y)
         if Z.shape[1] < 2:
             raise ValueError("a flow needs at least 2 values per sample; got 1 feature(s)")
@@ -540,7 +543,7 @@ class Flow(ClassNamePrefixFeaturesOutMixin, TransformerMixin, GenerativeEstimato
         )
         init_Z, init_codes = sample_rows(Z, codes, rng, 1000)
         self.model_.initialize_actnorm(self._continuous(init_Z, rng), init_codes)
-        self.model_.compile(optimizer=keras.optimizers.Adam(self.learning_rate))
+        self.model_.compile(optimizer=keras.optimizers.Adam(float(self.learning_rate)))
         self.history_ = fit_model(self, self.model_, Z, codes, rng, seed)
         return self
 
@@ -582,8 +585,9 @@ class Flow(ClassNamePrefixFeaturesOutMixin, TransformerMixin, GenerativeEstimato
         the base distribution):
         below 1 trades diversity for typical-looking samples, as flows are usually sampled.
         """
-        if not temperature > 0:
-            raise ValueError(f"temperature must be positive; got {temperature!r}")
+        if isinstance(temperature, bool) or not isinstance(temperature, (int, float, np.integer, np.floating)) \
+                or not (np.isfinite(temperature) and temperature > 0):
+            raise ValueError(f"temperature must be a positive, finite number; got {temperature!r}")
         return self._generate(n_samples, y, random_state, watermark=watermark, temperature=float(temperature))
 
     def _sample_network(self, n_samples, codes, rng, temperature=1.0):

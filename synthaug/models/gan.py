@@ -10,7 +10,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from synthaug._param_validation import FRACTION, NON_NEGATIVE, POSITIVE, POSITIVE_INT, Options, PositiveInts
+from synthaug._param_validation import FRACTION, NON_NEGATIVE, POSITIVE, POSITIVE_INT, VERBOSE, Options, PositiveInts
 from synthaug.base import GenerativeEstimator
 from synthaug.models.networks import MLP, ConvDecoder, ConvEncoder
 from synthaug.models.streamed import StreamedData
@@ -388,7 +388,7 @@ class GAN(GenerativeEstimator):
         "conv_filters": PositiveInts(), "loss": Options(*LOSSES), "gradient_penalty": NON_NEGATIVE,
         "n_critic": POSITIVE_INT, "ema_decay": FRACTION, "epochs": POSITIVE_INT, "batch_size": POSITIVE_INT,
         "learning_rate": POSITIVE, "beta_1": FRACTION, "beta_2": FRACTION, "sample_every": POSITIVE_INT,
-        "verbose": NON_NEGATIVE,
+        "verbose": VERBOSE,
     }
 
     def __init__(self, latent_dim: int = 32, hidden_units=(256, 256), architecture: str = "auto",
@@ -453,7 +453,7 @@ class GAN(GenerativeEstimator):
         )
 
         def adam():
-            return keras.optimizers.Adam(self.learning_rate, beta_1=self.beta_1, beta_2=self.beta_2)
+            return keras.optimizers.Adam(float(self.learning_rate), beta_1=float(self.beta_1), beta_2=float(self.beta_2))
 
         # XLA compiles the double backward pass of the penalty for seconds and runs these small
         # networks no faster on CPU.

@@ -27,15 +27,25 @@ from sklearn.utils.validation import check_is_fitted
 
 from synthaug._param_validation import (
     FRACTION,
-    NON_NEGATIVE,
     POSITIVE,
     POSITIVE_INT,
+    VERBOSE,
     Interval,
     Options,
 )
 from synthaug.base import GenerativeEstimator
 from synthaug.models.training import fit_model, validation_size
 
+class _OddPositiveInt:
+    """A masked convolution's size: odd, so that the kernel has a centre pixel to mask around."""
+
+    def check(self, name: str, value) -> None:
+        POSITIVE_INT.check(name, value)
+        if value % 2 == 0:
+            raise ValueError(f"{name} must be odd (a masked kernel is centred on its pixel); got {value!r}")
+
+
+_ODD = _OddPositiveInt()
 _LOG_SCALE_MIN = -7.0  # PixelCNN++'s floor on the logistic log-scales
 _MAX_SOFTMAX_AUTO = 8  # likelihood="auto": a softmax up to this many levels, the logistic mixture above
 _UNIFORM_BITS = 24  # noise on a grid of 2**-24 in (0, 1), exact in float32: never 0 or 1
@@ -513,10 +523,10 @@ class PixelCNN(GenerativeEstimator):
         Feature maps of each stack (vertical and horizontal) in every gated block.
     n_blocks : int, default=5
         Gated residual blocks after the input block.
-    kernel_size : int, default=3
+    kernel_size : odd int, default=3
         Kernel size of the blocks: the vertical stack sees ``kernel_size // 2 + 1`` rows ×
         ``kernel_size`` columns, the horizontal stack ``kernel_size // 2 + 1`` pixels of its row.
-    first_kernel_size : int, default=7
+    first_kernel_size : odd int, default=7
         Kernel size of the input block (its horizontal part is mask "A": it hides the current
         pixel's own channel and the later ones).
     head_units : int, default=128
@@ -608,13 +618,13 @@ class PixelCNN(GenerativeEstimator):
     """
 
     _parameter_constraints = {
-        "filters": POSITIVE_INT, "n_blocks": Interval(0, None, integer=True), "kernel_size": POSITIVE_INT,
-        "first_kernel_size": POSITIVE_INT, "head_units": POSITIVE_INT,
+        "filters": POSITIVE_INT, "n_blocks": Interval(0, None, integer=True), "kernel_size": _ODD,
+        "first_kernel_size": _ODD, "head_units": POSITIVE_INT,
         "likelihood": Options("auto", "categorical", "logistic"), "n_mixtures": POSITIVE_INT, "dropout": FRACTION,
         "one_hot_input": _AutoOrBool(), "position_bias": _AutoOrBool(),
         "polyak_decay": FRACTION,
         "epochs": POSITIVE_INT, "batch_size": POSITIVE_INT, "learning_rate": POSITIVE,
-        "validation_fraction": FRACTION, "patience": POSITIVE_INT, "verbose": NON_NEGATIVE,
+        "validation_fraction": FRACTION, "patience": POSITIVE_INT, "verbose": VERBOSE,
     }
 
     def __init__(self, filters: int = 32, n_blocks: int = 5, kernel_size: int = 3, first_kernel_size: int = 7,
@@ -686,7 +696,7 @@ class PixelCNN(GenerativeEstimator):
                            else self.position_bias),
             seed=seed,
         )
-        self.model_.compile(optimizer=keras.optimizers.Adam(self.learning_rate), jit_compile=False)
+        self.model_.compile(optimizer=keras.optimizers.Adam(float(self.learning_rate)), jit_compile=False)
         callbacks = [_PolyakAverage(self.polyak_decay)] if self.polyak_decay > 0 else []
         if validation_size(len(Z), self.validation_fraction):  # it watches val_loss
             callbacks.append(keras.callbacks.ReduceLROnPlateau(

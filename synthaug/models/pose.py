@@ -16,7 +16,7 @@ import numpy as np
 import tensorflow as tf
 from sklearn.utils.validation import check_is_fitted
 
-from synthaug._param_validation import NON_NEGATIVE, POSITIVE, POSITIVE_INT
+from synthaug._param_validation import NON_NEGATIVE, POSITIVE, POSITIVE_INT, VERBOSE
 from synthaug.base import GenerativeEstimator
 
 POSE_DIM = 6  # the 2x3 top rows of a 3x3 affine matrix's logarithm
@@ -201,6 +201,9 @@ class PoseModel(GenerativeEstimator):
         Shape of one image.
     n_features_in_ : int
         ``X.shape[1]`` as scikit-learn defines it (the height).
+    integer_valued_ : bool
+        Whether the training values were whole numbers in a float array (digits' 0..16); the
+        warped samples are then rounded back onto whole numbers, as the other generators return them.
 
     Notes
     -----
@@ -221,7 +224,7 @@ class PoseModel(GenerativeEstimator):
 
     _parameter_constraints = {
         "pose_penalty": NON_NEGATIVE, "pose_scale": NON_NEGATIVE, "n_rounds": POSITIVE_INT, "epochs": POSITIVE_INT,
-        "batch_size": POSITIVE_INT, "learning_rate": POSITIVE, "verbose": NON_NEGATIVE,
+        "batch_size": POSITIVE_INT, "learning_rate": POSITIVE, "verbose": VERBOSE,
     }
 
     def __init__(self, pose_penalty: float = 1.0, pose_scale: float = 1.0, n_rounds: int = 3, epochs: int = 300,
@@ -254,6 +257,9 @@ class PoseModel(GenerativeEstimator):
             raise TypeError("PoseModel.fit takes an array of images: the model keeps its training images, "
                             "so a tf.data.Dataset is not streamed")
         Z, codes = self._fit_data(X, y, discrete=False)
+        # Integer values in a float array (digits' 0..16): warped samples are rounded back onto them.
+        self.integer_valued_ = bool(np.issubdtype(self.dtype_, np.floating)
+                                    and np.all(np.mod(np.asarray(X, dtype=np.float64), 1) == 0))
         image_shape = self._image_shape()
         if image_shape is None or min(image_shape[:2]) < 2:
             raise ValueError(f"PoseModel needs images (n, H, W) or (n, H, W, C) at least 2x2; "
@@ -267,7 +273,7 @@ class PoseModel(GenerativeEstimator):
 
         templates = class_means(images)[codes]
         errors = [float(np.mean((images - templates) ** 2))]
-        options = dict(penalty=float(self.pose_penalty), steps=self.epochs, learning_rate=self.learning_rate,
+        options = dict(penalty=float(self.pose_penalty), steps=self.epochs, learning_rate=float(self.learning_rate),
                        batch_size=_chunk_size(image_shape, self.batch_size))
         for round_ in range(self.n_rounds):
             poses, error = register(images, templates, **options)
@@ -300,6 +306,21 @@ class PoseModel(GenerativeEstimator):
         """The registered pose of each training image, (n_samples, 6) tangent vectors."""
         check_is_fitted(self, "model_")
         return self.model_.poses.numpy()
+
+    def _from_network(self, Z, clip=True):
+        X = super()._from_network(Z, clip)
+        return np.rint(X).astype(X.dtype) if getattr(self, "integer_valued_", False) else X
+
+    def _from_network_graph(self, Z):
+        X = super()._from_network_graph(Z)
+        return tf.round(X) if getattr(self, "integer_valued_", False) else X
+
+    def _fitted_state(self) -> dict:
+        return {**super()._fitted_state(), "integer_valued_": bool(self.integer_valued_)}
+
+    def _restore_state(self, state: dict) -> None:
+        super()._restore_state(state)
+        self.integer_valued_ = bool(state.get("integer_valued_", False))  # files saved before it existed
 
     def _sample_network(self, n_samples, codes, rng):
         codes = np.zeros(n_samples, np.int32) if codes is None else np.asarray(codes, np.int32)

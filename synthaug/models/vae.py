@@ -10,7 +10,7 @@ from keras import ops
 from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from synthaug._param_validation import FRACTION, NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, Options, PositiveInts
+from synthaug._param_validation import FRACTION, NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, VERBOSE, Options, PositiveInts
 from synthaug.base import GenerativeEstimator
 from synthaug.models.networks import MLP, ConvDecoder, ConvEncoder
 from synthaug.models.training import BuiltModelMixin, fit_model
@@ -265,7 +265,7 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, GenerativeEstimator
         "decoder_output": Options("sample", "mean"), "dropout": FRACTION, "kl_warmup_epochs": NON_NEGATIVE_INT,
         "free_bits": NON_NEGATIVE, "n_importance_train": POSITIVE_INT, "n_importance": POSITIVE_INT,
         "epochs": POSITIVE_INT, "batch_size": POSITIVE_INT, "learning_rate": POSITIVE,
-        "validation_fraction": FRACTION, "patience": POSITIVE_INT, "verbose": NON_NEGATIVE,
+        "validation_fraction": FRACTION, "patience": POSITIVE_INT, "verbose": VERBOSE,
     }
 
     def __init__(self, latent_dim: int = 16, hidden_units=(512, 512), architecture: str = "auto",
@@ -326,7 +326,7 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, GenerativeEstimator
             n_levels=self.n_levels_, dropout=self.dropout, n_importance=self.n_importance_train, seed=seed,
             image_shape=image_shape, conv_filters=self.conv_filters, free_bits=self.free_bits,
         )
-        self.model_.compile(optimizer=keras.optimizers.Adam(self.learning_rate))
+        self.model_.compile(optimizer=keras.optimizers.Adam(float(self.learning_rate)))
         warmup = [_KLWarmup(self.kl_warmup_epochs)] if self.kl_warmup_epochs else []
         self.history_ = fit_model(self, self.model_, Z, codes, rng, seed, warmup)
         return self

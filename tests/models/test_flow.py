@@ -211,6 +211,11 @@ def test_pickle_clone_and_errors(tmp_path):
         Flow(base="cauchy").fit(X)
     with pytest.raises(ValueError, match="base_df must be > 1"):
         Flow(base_df=1.0).fit(X)
+    with pytest.raises(ValueError, match=r"base_df must be finite; got inf \(for a Gaussian base use base='normal'\)"):
+        Flow(base_df=float("inf")).fit(X)
+    for temperature in ("1", None, float("inf"), 0.0, -1):
+        with pytest.raises(ValueError, match="temperature must be a positive, finite number"):
+            flow.generate(2, temperature=temperature)
     with pytest.raises(ValueError, match="1 feature"):
         Flow(**FAST).fit(X[:, :1])
     with pytest.raises(ValueError, match="base-space points"):

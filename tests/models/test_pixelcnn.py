@@ -259,6 +259,9 @@ def test_errors(fitted, digits):
         PixelCNN(**TINY).fit(np.where(X_train == 3, np.nan, X_train))
     with pytest.raises(ValueError, match="2 labels"):
         fitted.complete(X_test[:2], np.ones((8, 8), bool), y=[1, 2, 3])
+    for name in ("kernel_size", "first_kernel_size"):  # a masked kernel needs a centre pixel
+        with pytest.raises(ValueError, match=f"{name} must be odd"):
+            PixelCNN(**{**TINY, name: 4}).fit(X_train[:20])
 
 
 def test_too_few_images_for_a_validation_split_fit_without_warnings():

@@ -111,6 +111,8 @@ def test_samples_keep_shape_dtype_range_and_labels(fitted):
     X, y = fitted.generate(50, y=np.repeat(np.arange(5), 10), random_state=0)
     assert X.shape == (50, 8, 8) and X.dtype == DIGITS.images.dtype and y.tolist() == list(np.repeat(np.arange(5), 10))
     assert X.min() >= 0 and X.max() <= 16
+    assert np.all(X == np.rint(X)) and fitted.integer_valued_  # digits come back on their 17 levels
+    assert not PoseModel(epochs=5).fit(photo()[..., 0].repeat(3, 0), None).integer_valued_  # floats stay floats
     uint8 = PoseModel(epochs=20).fit((DIGITS.images[:60] * 15).astype(np.uint8), DIGITS.target[:60])
     X8, _ = uint8.generate(10, random_state=0)
     assert X8.dtype == np.uint8 and X8.shape == (10, 8, 8)
@@ -198,6 +200,7 @@ def test_in_graph_sampling_for_tf_data_and_the_keras_layer(fitted):
     np.testing.assert_array_equal(out, again)
     replaced = np.any(out.reshape(100, -1) != X.reshape(100, -1), axis=1)
     assert 0.3 < replaced.mean() < 0.7 and out.min() >= 0 and out.max() <= 16
+    assert np.all(out == np.rint(out))  # in-graph samples are rounded onto the levels too
     xla = np.concatenate([x.numpy() for x, _ in augment(ds, fitted, ratio=0.5, seed=0, jit_compile=True)])
     assert xla.shape == out.shape
     mix = SyntheticMix(fitted, ratio=0.5, seed=0)  # the layer form, inside a model's training step
