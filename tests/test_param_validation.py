@@ -46,9 +46,9 @@ def test_valid_values_pass(constraint, value):
     (Flow(image_layout="glow"), "image_layout must be 'squeeze' or 'checkerboard'"),
     (GAN(n_critic=0), "n_critic must be a positive integer"),
     (GAN(ema_decay=1.0), r"ema_decay must be in \[0.0, 1.0\)"),
-    (VAE(verbose=-1), "verbose must be >= 0; got -1"),
-    (GAN(verbose=-1), "verbose must be >= 0"),
-    (Flow(verbose=-1), "verbose must be >= 0"),
+    (VAE(verbose=-1), "verbose must be a bool or a non-negative integer; got -1"),
+    (GAN(verbose=-1), "verbose must be a bool or a non-negative integer"),
+    (Flow(verbose=-1), "verbose must be a bool or a non-negative integer"),
 ])
 def test_generators_check_their_parameters_in_fit(estimator, message):
     X = load_wine().data[:20]
