@@ -752,6 +752,12 @@ class PixelCNN(GenerativeEstimator):
         return np.concatenate([fn(tf.constant(Z[i:i + batch_size]), tf.constant(codes[i:i + batch_size])).numpy()
                                for i in range(0, len(Z), batch_size)]).astype(np.float64)
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False  # images only: scikit-learn's checks feed tables
+        tags.input_tags.three_d_array = True
+        return tags
+
     def score_samples(self, X, y=None):
         """Exact log-probability of each image, in nats (summed over pixels and channels).
 

@@ -272,3 +272,11 @@ def test_too_few_images_for_a_validation_split_fit_without_warnings():
         warnings.simplefilter("error")
         model = PixelCNN(epochs=1, filters=8, n_blocks=1, random_state=0).fit(images)
     assert "val_loss" not in model.history_
+
+
+def test_scikit_learn_checks_that_apply_to_an_images_only_estimator_pass():
+    from sklearn.utils.estimator_checks import check_estimator
+
+    results = check_estimator(PixelCNN(**TINY), on_fail=None)  # its tags: 3-D input, not tables
+    assert results and all(r["status"] in ("passed", "skipped") for r in results)
+    assert PixelCNN().__sklearn_tags__().input_tags.two_d_array is False
