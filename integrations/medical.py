@@ -335,9 +335,9 @@ def _series_image(series_uid: str, members, skipped, root: Path) -> MedicalImage
     first = headers[0]
     pixel_spacing = [float(v) for v in first.get("PixelSpacing", []) or []]
     slice_spacing = None
-    if len(members) == 1 and len(array) > 1 and _frame_offsets(first, len(array)) is not None:
-        positions = list(positions[0] + _frame_offsets(first, len(array))) if positions[0] is not None \
-            else list(_frame_offsets(first, len(array)))  # one multi-frame file (e.g. RT dose)
+    offsets = _frame_offsets(first, len(array)) if len(members) == 1 and len(array) > 1 else None
+    if offsets is not None:  # one multi-frame file (e.g. RT dose): its frames' positions
+        positions = list(offsets + (positions[0] or 0.0))
     if len(array) > 1 and len(positions) == len(array) and all(p is not None for p in positions):
         gaps = np.diff(positions)
         slice_spacing = float(np.median(gaps))
@@ -906,9 +906,9 @@ def write_dicom(images, template, out_dir, *, record: dict | None = None, key=No
         Text after ``SYNTHETIC`` in SeriesDescription (64 characters in all).
     prefix : str, default="synthetic"
     overwrite : bool, default=False
+        Write into a non-empty folder (existing files of the same names are replaced).
     ed25519_private_key : bytes or cryptography Ed25519PrivateKey, default=None
         Also sign each record with Ed25519 (see :func:`synthaug.provenance.sign_record`).
-        Write into a non-empty folder (existing files of the same names are replaced).
 
     Returns
     -------

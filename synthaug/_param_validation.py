@@ -91,6 +91,29 @@ class Verbosity:
 
 
 VERBOSE = Verbosity()
+
+
+@dataclass(frozen=True)
+class PositiveFinite:
+    """A real number > 0 and finite (a temperature, a PSNR in decibels)."""
+
+    def check(self, name: str, value) -> None:
+        if not (_is_real(value) and 0 < value < np.inf):  # NaN fails both comparisons
+            raise ValueError(f"{name} must be a positive, finite number; got {value!r}")
+
+
+@dataclass(frozen=True)
+class OddPositiveInt:
+    """A positive odd integer (a masked convolution's size: it needs a centre pixel)."""
+
+    def check(self, name: str, value) -> None:
+        POSITIVE_INT.check(name, value)
+        if value % 2 == 0:
+            raise ValueError(f"{name} must be odd (a masked kernel is centred on its pixel); got {value!r}")
+
+
+POSITIVE_FINITE = PositiveFinite()
+ODD_POSITIVE_INT = OddPositiveInt()
 POSITIVE_INT = Interval(1, None, integer=True)
 NON_NEGATIVE_INT = Interval(0, None, integer=True)
 POSITIVE = Interval(0, None, closed="neither")

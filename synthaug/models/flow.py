@@ -19,7 +19,16 @@ from scipy.special import logsumexp
 from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from synthaug._param_validation import FRACTION, POSITIVE, POSITIVE_INT, VERBOSE, Interval, Options, PositiveInts
+from synthaug._param_validation import (
+    FRACTION,
+    POSITIVE,
+    POSITIVE_FINITE,
+    POSITIVE_INT,
+    VERBOSE,
+    Interval,
+    Options,
+    PositiveInts,
+)
 from synthaug.base import GenerativeEstimator
 from synthaug.models.training import BuiltModelMixin, fit_model, sample_rows
 
@@ -585,9 +594,7 @@ class Flow(ClassNamePrefixFeaturesOutMixin, TransformerMixin, GenerativeEstimato
         the base distribution):
         below 1 trades diversity for typical-looking samples, as flows are usually sampled.
         """
-        if isinstance(temperature, bool) or not isinstance(temperature, (int, float, np.integer, np.floating)) \
-                or not (np.isfinite(temperature) and temperature > 0):
-            raise ValueError(f"temperature must be a positive, finite number; got {temperature!r}")
+        POSITIVE_FINITE.check("temperature", temperature)
         return self._generate(n_samples, y, random_state, watermark=watermark, temperature=float(temperature))
 
     def _sample_network(self, n_samples, codes, rng, temperature=1.0):

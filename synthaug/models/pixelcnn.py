@@ -27,6 +27,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from synthaug._param_validation import (
     FRACTION,
+    ODD_POSITIVE_INT,
     POSITIVE,
     POSITIVE_INT,
     VERBOSE,
@@ -36,16 +37,6 @@ from synthaug._param_validation import (
 from synthaug.base import GenerativeEstimator
 from synthaug.models.training import fit_model, validation_size
 
-class _OddPositiveInt:
-    """A masked convolution's size: odd, so that the kernel has a centre pixel to mask around."""
-
-    def check(self, name: str, value) -> None:
-        POSITIVE_INT.check(name, value)
-        if value % 2 == 0:
-            raise ValueError(f"{name} must be odd (a masked kernel is centred on its pixel); got {value!r}")
-
-
-_ODD = _OddPositiveInt()
 _LOG_SCALE_MIN = -7.0  # PixelCNN++'s floor on the logistic log-scales
 _MAX_SOFTMAX_AUTO = 8  # likelihood="auto": a softmax up to this many levels, the logistic mixture above
 _UNIFORM_BITS = 24  # noise on a grid of 2**-24 in (0, 1), exact in float32: never 0 or 1
@@ -618,8 +609,8 @@ class PixelCNN(GenerativeEstimator):
     """
 
     _parameter_constraints = {
-        "filters": POSITIVE_INT, "n_blocks": Interval(0, None, integer=True), "kernel_size": _ODD,
-        "first_kernel_size": _ODD, "head_units": POSITIVE_INT,
+        "filters": POSITIVE_INT, "n_blocks": Interval(0, None, integer=True), "kernel_size": ODD_POSITIVE_INT,
+        "first_kernel_size": ODD_POSITIVE_INT, "head_units": POSITIVE_INT,
         "likelihood": Options("auto", "categorical", "logistic"), "n_mixtures": POSITIVE_INT, "dropout": FRACTION,
         "one_hot_input": _AutoOrBool(), "position_bias": _AutoOrBool(),
         "polyak_decay": FRACTION,

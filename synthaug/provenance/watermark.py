@@ -40,6 +40,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from synthaug._param_validation import POSITIVE_FINITE
+
 DEFAULT_KEY = b"synthaug public watermark key v1"
 """The public default key: anyone can detect synthaug's default mark, and anyone can also forge it.
 Set ``SYNTHAUG_WATERMARK_KEY`` (or pass ``key=``) for a private mark."""
@@ -389,9 +391,7 @@ def embed(images, key: str | bytes | None = None, payload: int | bytes | None = 
     batch, was_array = _as_batch(images, "images")
     key_bytes = resolve_key(key)
     payload = _check_payload(payload)
-    if isinstance(psnr, bool) or not isinstance(psnr, (int, float, np.integer, np.floating)) \
-            or not (np.isfinite(psnr) and psnr > 0):
-        raise ValueError(f"psnr must be a positive, finite number of decibels; got {psnr!r}")
+    POSITIVE_FINITE.check("psnr", psnr)  # decibels
     out, skipped = [], []
     for image in batch:
         _check_image(image, "images")
