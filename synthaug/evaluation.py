@@ -36,6 +36,7 @@ from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
 from synthaug import metrics
+from synthaug.tabular import TabularEncoder, is_dataframe
 
 __all__ = ["ClassifierFeatures", "EvaluationReport", "KerasFeatures", "evaluate"]
 
@@ -557,14 +558,15 @@ def _synthetic_samples(generator, n_samples, n_default: int, seed: int):
             "generator must be a fitted generator (with a generate method), an array of samples or a "
             f"pair (X_synthetic, y_synthetic); got {type(generator).__name__}"
         )
-    X_syn = np.asarray(X_syn)
+    X_syn = X_syn if is_dataframe(X_syn) else np.asarray(X_syn)
     if y_syn is not None:
         y_syn = _check_labels(y_syn, len(X_syn), "the synthetic labels", "the synthetic samples")
     if n_samples is not None:
         if n_samples > len(X_syn):
             raise ValueError(f"n_samples={n_samples} but only {len(X_syn)} synthetic samples were given")
         keep = np.sort(check_random_state(seed).choice(len(X_syn), n_samples, replace=False))
-        X_syn, y_syn = X_syn[keep], None if y_syn is None else y_syn[keep]
+        X_syn = X_syn.iloc[keep] if is_dataframe(X_syn) else X_syn[keep]
+        y_syn = None if y_syn is None else y_syn[keep]
     return X_syn, y_syn, "given samples"
 
 
@@ -602,6 +604,33 @@ def _split(X, y, X_test, y_test, seed: int):
     if y_test is not None:
         y_test = _check_labels(y_test, len(X_test), "y_test", "X_test")
     return X, y, X_test, y_test, "X_test"
+
+
+def _encode_tables(X, X_test):
+    """Real DataFrames as numbers: numeric columns as they are, categorical ones one-hot.
+
+    One encoder is fitted on all real rows, so a category seen only in the holdout is known.
+    Returns the encoder, the encoded ``X`` and ``X_test``, and a name per encoded column.
+    """
+    import pandas as pd
+
+    if X_test is not None and is_dataframe(X_test):
+        if list(X_test.columns) != list(X.columns):
+            raise ValueError(
+                f"X_test has the columns {[str(c) for c in X_test.columns][:10]}, but X has "
+                f"{[str(c) for c in X.columns][:10]}; both must have the same columns in the same order"
+            )
+        encoder = TabularEncoder().fit(pd.concat([X, X_test], ignore_index=True))
+    else:
+        encoder = TabularEncoder().fit(X)
+    names = []
+    for spec in encoder.columns_:
+        if spec["kind"] == "numeric":
+            names.append(str(spec["name"]))
+        else:
+            names.extend(f"{spec['name']}={category}" for category in spec["categories"])
+    X_test = None if X_test is None else encoder.transform(X_test, data="X_test")
+    return encoder, encoder.transform(X), X_test, names
 
 
 def _subsample(X: np.ndarray, n: int, rng: np.random.RandomState) -> np.ndarray:
@@ -691,9 +720,11 @@ def evaluate(generator, X, y=None, *, X_test=None, y_test=None, n_samples: int |
         A fitted synthaug estimator (anything with ``generate(n_samples, random_state=...)``;
         a class-conditional one returns labels too), or ready synthetic samples: an array, or a
         pair of samples and labels (labels may be ``None``).
-    X : array-like of shape (n_samples, d), (n_samples, H, W) or (n_samples, H, W, C)
+    X : array-like of shape (n_samples, d), (n_samples, H, W) or (n_samples, H, W, C), or DataFrame
         Real data: the data the generator imitates. With ``X_test``, all of ``X`` is the real
-        training set; without it, ``X`` is split (see Notes).
+        training set; without it, ``X`` is split (see Notes). A DataFrame (and the synthetic
+        DataFrame a generator fitted on one returns) is compared as numbers: numeric columns as
+        they are, categorical, string and bool columns one-hot.
     y : array-like of shape (n_samples,), default=None
         Labels of ``X``. They enable TSTR, mode coverage and a trained image feature extractor.
     X_test : array-like, default=None
@@ -779,7 +810,9 @@ def evaluate(generator, X, y=None, *, X_test=None, y_test=None, n_samples: int |
     """
     start = time.perf_counter()
     seed = _seed(random_state)
-    feature_names = [str(c) for c in X.columns] if hasattr(X, "columns") else None
+    encoder, feature_names = None, None
+    if is_dataframe(X):
+        encoder, X, X_test, feature_names = _encode_tables(X, X_test)
     X = _check_array(X, "X")
     if y is not None:
         y = _check_labels(y, len(X), "y", "X")
@@ -789,6 +822,8 @@ def evaluate(generator, X, y=None, *, X_test=None, y_test=None, n_samples: int |
             raise ValueError(f"{name} has {len(part)} samples; evaluate needs at least {_MIN_SAMPLES}")
 
     X_syn, y_syn, source = _synthetic_samples(generator, n_samples, len(X_train), seed)
+    if encoder is not None:
+        X_syn = encoder.transform(X_syn, data="the synthetic samples")
     X_syn = _check_array(X_syn, "the synthetic samples")
     if X_syn.shape[1:] != X.shape[1:]:
         raise ValueError(
@@ -846,8 +881,9 @@ def evaluate(generator, X, y=None, *, X_test=None, y_test=None, n_samples: int |
 
     if log_likelihood:
         conditional = getattr(generator, "classes_", None) is not None and y_hold is not None
-        scores = generator.score_samples(X_hold, y_hold) if conditional else generator.score_samples(X_hold)
-        dims = int(np.prod(X.shape[1:]))
+        scored = X_hold if encoder is None else encoder.inverse_transform(X_hold)  # the table as fitted
+        scores = generator.score_samples(scored, y_hold) if conditional else generator.score_samples(scored)
+        dims = int(np.prod(X.shape[1:])) if encoder is None else len(encoder.columns_)
         result["bits_per_dim"] = float(-np.mean(scores) / (dims * math.log(2)))
 
     is_image = _is_image(X)

@@ -145,17 +145,17 @@ class TabularEncoder:
         return len(spec["categories"]) if spec["kind"] == "categorical" else 1
 
     @staticmethod
-    def _check_missing(col, name) -> None:
+    def _check_missing(col, name, data: str = "X") -> None:
         missing = np.asarray(col.isna())
         if missing.any():
             rows = np.flatnonzero(missing)
             raise ValueError(
-                f"X column {name!r} contains missing values in {len(rows)} rows (first: row {rows[0]}); "
+                f"{data} column {name!r} contains missing values in {len(rows)} rows (first: row {rows[0]}); "
                 "remove or impute them"
             )
 
     @staticmethod
-    def _codes(col, spec) -> np.ndarray:
+    def _codes(col, spec, data: str = "X") -> np.ndarray:
         """Category codes of a column; unknown values raise a ValueError naming them."""
         import pandas as pd
 
@@ -164,13 +164,15 @@ class TabularEncoder:
         if (codes < 0).any():
             unknown = pd.unique(col.to_numpy(dtype=object)[codes < 0])[:5].tolist()
             raise ValueError(
-                f"X column {spec['name']!r} has values not seen in fit: {unknown}; known: {cats[:20]}"
+                f"{data} column {spec['name']!r} has values not seen in fit: {unknown}; known: {cats[:20]}"
             )
         return np.asarray(codes, dtype=np.int64)
 
     # -- encoding ----------------------------------------------------------------------------
-    def transform(self, X) -> np.ndarray:
+    def transform(self, X, data: str = "X") -> np.ndarray:
         """Encode ``X`` (a DataFrame with the fitted columns, or a 2-D array in their order).
+
+        ``data`` names ``X`` in error messages.
 
         Returns
         -------
@@ -184,28 +186,28 @@ class TabularEncoder:
             X = np.asarray(X, dtype=object) if not hasattr(X, "shape") else X
             if getattr(X, "ndim", 0) != 2 or X.shape[1] != len(names):
                 raise ValueError(
-                    f"X must be a DataFrame or a 2-D array with the {len(names)} columns seen in fit "
+                    f"{data} must be a DataFrame or a 2-D array with the {len(names)} columns seen in fit "
                     f"({names[:10]}); got shape {getattr(X, 'shape', None)}"
                 )
             X = pd.DataFrame(np.asarray(X, dtype=object), columns=pd.Index(names, dtype=object))
         missing = [n for n in names if n not in X.columns]
         if missing:
-            raise ValueError(f"X lacks the columns {missing[:10]} seen in fit")
+            raise ValueError(f"{data} lacks the columns {missing[:10]} seen in fit")
         out = np.zeros((len(X), self.n_output_features_), dtype=np.float64)
         j = 0
         for spec in self.columns_:
             col = X[spec["name"]]
-            self._check_missing(col, spec["name"])
+            self._check_missing(col, spec["name"], data)
             if spec["kind"] == "numeric":
                 try:
                     out[:, j] = col.to_numpy(dtype=np.float64)
                 except (TypeError, ValueError):
                     raise ValueError(
-                        f"X column {spec['name']!r} must be numeric as in fit; got dtype {col.dtype}"
+                        f"{data} column {spec['name']!r} must be numeric as in fit; got dtype {col.dtype}"
                     ) from None
                 j += 1
             else:
-                codes = self._codes(col, spec)
+                codes = self._codes(col, spec, data)
                 out[np.arange(len(X)), j + codes] = 1.0
                 j += len(spec["categories"])
         return out

@@ -268,3 +268,61 @@ def test_samples_in_other_units_are_warned_about():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         evaluate(rng.integers(0, 17, (60, 2)).astype(float), real[:, 0, :2], random_state=0)
+
+
+# -- DataFrames ---------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def wine_frame():
+    """Wine with a category, a bool and a string column derived from its measurements."""
+    import pandas as pd
+    from sklearn.datasets import load_wine
+
+    d = load_wine(as_frame=True)
+    df = d.frame.drop(columns="target").iloc[:, :5].copy()
+    df["grade"] = pd.Categorical(np.where(df["alcohol"] > 13, "high", "low"))
+    df["flag"] = df["malic_acid"] > 2
+    df["name"] = np.where(df["ash"] > 2.4, "x", "y")
+    return df, d.target.to_numpy()
+
+
+def test_dataframe_with_categorical_columns_is_compared_one_hot(wine_frame):
+    df, y = wine_frame
+    a, b, y_a, y_b = train_test_split(df, y, test_size=0.5, random_state=0, stratify=y)
+    report = evaluate((b, y_b), a, y_a)  # real rows posing as synthetic
+    assert report.feature_names == ["alcohol", "malic_acid", "ash", "alcalinity_of_ash", "magnesium",
+                                    "grade=high", "grade=low", "flag=False", "flag=True", "name=x", "name=y"]
+    assert report.info["sample_shape"] == [11]
+    assert report.metrics["tstr_ratio"] > 0.9
+    # The categorical columns count: the same rows with their categories scrambled score worse.
+    scrambled = b.copy()
+    rng = np.random.RandomState(0)
+    for column in ("grade", "flag", "name"):
+        scrambled[column] = rng.permutation(scrambled[column].to_numpy())
+    worse = evaluate((scrambled, y_b), a, y_a)
+    assert worse.metrics["frechet_distance"] > report.metrics["frechet_distance"] + 0.5
+    assert worse.metrics["precision"] < report.metrics["precision"]
+
+
+def test_dataframe_synthetic_rows_must_match_the_real_table(wine_frame):
+    df, y = wine_frame
+    a, b, y_a, y_b = train_test_split(df, y, test_size=0.5, random_state=0, stratify=y)
+    unknown = b.assign(name="zzz")
+    with pytest.raises(ValueError, match="the synthetic samples column 'name' has values not seen in fit: \\['zzz'\\]"):
+        evaluate((unknown, y_b), a, y_a)
+    with pytest.raises(ValueError, match="the synthetic samples lacks the columns \\['name'\\]"):
+        evaluate((b.drop(columns="name"), y_b), a, y_a)
+    reordered = b[list(b.columns[::-1])]
+    with pytest.raises(ValueError, match="X_test has the columns .* both must have the same columns"):
+        evaluate((b, y_b), a, y_a, X_test=reordered, y_test=y_b)
+
+
+def test_dataframe_generator_is_evaluated_with_its_likelihood(wine_frame):
+    from synthaug import VAE
+
+    df, y = wine_frame
+    vae = VAE(epochs=3, random_state=0).fit(df, y)
+    report = evaluate(vae, df, y, log_likelihood=True)
+    assert report.info["synthetic_source"] == "VAE.generate"
+    assert report.info["n_synthetic"] == report.info["n_train"]
+    assert np.isfinite(report.metrics["bits_per_dim"])
+    assert 0 <= report.metrics["coverage"] <= 1
