@@ -206,3 +206,30 @@ def test_generate_digits_then_verify_the_sidecar(tiny_digits_vae, tmp_path):
     assert entry["p_value"] == 1.0 and "smaller than 32×32" in entry["watermark_note"]
     sidecar = json.loads((out / "provenance.json").read_text())
     assert sidecar["watermark"]["scheme"] is None  # 8×8 digits: no pixel watermark, the record only
+
+
+def test_ed25519_key_file_forms(tmp_path):
+    """--ed25519-key reads an unencrypted PEM or 32 raw bytes, and names an encrypted or RSA key."""
+    pytest.importorskip("cryptography")
+    import click
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+
+    from synthaug.cli import _ed25519_private_key
+
+    key = ed25519.Ed25519PrivateKey.generate()
+    raw = key.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption())
+    (tmp_path / "raw.key").write_bytes(raw)
+    loaded = _ed25519_private_key(tmp_path / "raw.key")
+    assert loaded.public_key().public_bytes_raw() == key.public_key().public_bytes_raw()
+    (tmp_path / "locked.pem").write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.BestAvailableEncryption(b"pw")))
+    with pytest.raises(click.BadParameter, match="locked.pem is not an Ed25519 private key .*encrypted"):
+        _ed25519_private_key(tmp_path / "locked.pem")
+    (tmp_path / "rsa.pem").write_bytes(rsa.generate_private_key(65537, 1024).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    with pytest.raises(click.BadParameter, match="holds a .*RSAPrivateKey, not an Ed25519 key"):
+        _ed25519_private_key(tmp_path / "rsa.pem")
+    (tmp_path / "short.key").write_bytes(raw[:31])
+    with pytest.raises(click.BadParameter, match="neither a PEM private key nor 32 raw bytes"):
+        _ed25519_private_key(tmp_path / "short.key")
