@@ -276,3 +276,11 @@ def test_image_stacks_are_tested_at_the_files_false_positive_rate(tmp_path):
     multi = get_testdata_file("SC_rgb_rle_2frame.dcm")  # 2 frames of 100×100 RGB
     (result,) = verify(multi)
     assert result.error == "" and result.watermark is not None and not result.synthetic
+
+
+def test_verify_names_array_files_it_cannot_test(tmp_path):
+    np.savez(tmp_path / "empty.npz")
+    np.save(tmp_path / "zero.npy", np.zeros((0, 32, 32), dtype=np.uint8))
+    empty, zero = verify([tmp_path / "empty.npz", tmp_path / "zero.npy"], key=USER_KEY)
+    assert empty.error.endswith("empty.npz holds no arrays") and not empty.synthetic
+    assert zero.error == "" and zero.watermark.message == "no images in the stack" and not zero.synthetic
