@@ -364,6 +364,15 @@ class ReconstructionAnomalyDetector(OutlierMixin, BaseEstimator):
         self.anomaly_score_ = (auto_score(self.input_shape_, self.generator_) if self.anomaly_score == "auto"
                                else self.anomaly_score)
         scores = self._score(X)
+        if not np.isfinite(scores).all():
+            bad = int((~np.isfinite(scores)).sum())
+            raise ValueError(
+                f"the fitted {type(self.generator_).__name__} scores {bad} of {len(scores)} training samples as "
+                f"-inf or NaN (anomaly_score={self.anomaly_score_!r}), so no threshold can be set: its fit is "
+                "degenerate (e.g. PCA with about as many components as samples); use more samples, a smaller "
+                "model or another anomaly_score"
+            )
+        self._offset_top_k = float(self.top_k)
         if self.contamination == "auto":
             low, median = np.quantile(scores, [_AUTO_QUANTILE, 0.5])
             self.offset_ = float(low - _AUTO_MARGIN * (median - low))
@@ -452,8 +461,29 @@ class ReconstructionAnomalyDetector(OutlierMixin, BaseEstimator):
         Returns
         -------
         decision : ndarray of shape (n_samples,)
+
+        Raises
+        ------
+        ValueError
+            If ``anomaly_score`` or ``top_k`` were changed with ``set_params`` after ``fit``:
+            ``score_samples`` then follows the new setting, but ``offset_`` was set for the old
+            one, so refit before thresholding.
         """
+        self._check_offset_applies()
         return self.score_samples(X) - self.offset_
+
+    def _check_offset_applies(self) -> None:
+        """Refuse to threshold a score other than the one ``offset_`` was set for in ``fit``."""
+        check_is_fitted(self)
+        fitted_top_k = getattr(self, "_offset_top_k", self.top_k)
+        score = self._score_name()
+        if score != self.anomaly_score_ or (score == "topk" and self.top_k != fitted_top_k):
+            fitted = f"anomaly_score={self.anomaly_score_!r}" + (
+                f", top_k={fitted_top_k!r}" if self.anomaly_score_ == "topk" else "")
+            now = f"anomaly_score={score!r}" + (f", top_k={self.top_k!r}" if score == "topk" else "")
+            raise ValueError(f"offset_ was set in fit for {fitted}, but set_params has changed it to {now}: "
+                             "score_samples follows the new setting, but call fit again before predict, "
+                             "decision_function or plot_error_maps")
 
     def predict(self, X) -> np.ndarray:
         """-1 for outliers, +1 for inliers.
@@ -468,7 +498,7 @@ class ReconstructionAnomalyDetector(OutlierMixin, BaseEstimator):
         """
         decision = self.decision_function(X)
         labels = np.ones(len(decision), dtype=int)
-        labels[decision < 0] = -1
+        labels[~(decision >= 0)] = -1  # NaN (a sample the generator cannot score) is no inlier
         return labels
 
     # -- error maps --------------------------------------------------------------------------
@@ -534,6 +564,7 @@ class ReconstructionAnomalyDetector(OutlierMixin, BaseEstimator):
 
         if not isinstance(max_samples, numbers.Integral) or max_samples < 1:
             raise ValueError(f"max_samples must be a positive integer; got {max_samples!r}")
+        self._check_offset_applies()
         Xv = self._validate(X, reset=False)[:max_samples]
         R = self._reconstruct(Xv)
         E = self._error_map(Xv, R)
@@ -676,6 +707,7 @@ class ReconstructionAnomalyDetector(OutlierMixin, BaseEstimator):
 
         state = {
             "offset_": self.offset_,
+            "offset_top_k": getattr(self, "_offset_top_k", float(self.top_k)),
             "anomaly_score_": self.anomaly_score_,
             "input_shape_": list(self.input_shape_),
             "n_features_in_": int(self.n_features_in_),
@@ -695,6 +727,7 @@ class ReconstructionAnomalyDetector(OutlierMixin, BaseEstimator):
             return np.asarray(entry["data"], dtype=np.float64).reshape(entry["shape"])
 
         self.offset_ = float(state["offset_"])
+        self._offset_top_k = float(state.get("offset_top_k", self.top_k))
         self.anomaly_score_ = state["anomaly_score_"]
         self.input_shape_ = tuple(int(s) for s in state["input_shape_"])
         self.n_features_in_ = int(state["n_features_in_"])

@@ -306,6 +306,26 @@ def _warn_uneven_gaps(series_uid: str, root: Path, gaps: np.ndarray, files) -> N
                   UserWarning, stacklevel=4)
 
 
+def _check_same_geometry(series_uid: str, root: Path, members) -> None:
+    """Refuse a series whose slices lie in different planes or have different pixel spacings
+    (e.g. a three-plane localizer): stacked, they would not form a volume."""
+    for keyword, what in (("ImageOrientationPatient", "orientations"), ("PixelSpacing", "pixel spacings")):
+        reference_file, reference = None, None
+        for f, ds in members:
+            value = ds.get(keyword)
+            if value is None:
+                continue
+            value = np.asarray([float(v) for v in value])
+            if reference is None:
+                reference_file, reference = f, value
+            elif value.shape != reference.shape or not np.allclose(value, reference, atol=1e-4):
+                raise ValueError(
+                    f"series {series_uid} in {root} mixes slice {what}: {Path(reference_file).name} has "
+                    f"{keyword} {reference.tolist()} but {Path(f).name} has {value.tolist()} (e.g. a "
+                    "localizer in several planes); its slices do not form one volume: read them one at a time"
+                )
+
+
 def _series_image(series_uid: str, members, skipped, root: Path) -> MedicalImage:
     """Decode, sort and stack one series into a MedicalImage."""
     positions = [_slice_position(ds) for _, ds in members]
@@ -315,6 +335,7 @@ def _series_image(series_uid: str, members, skipped, root: Path) -> MedicalImage
         order = sorted(range(len(members)), key=lambda i: (_instance_number(members[i][1]), str(members[i][0])))
     members = [members[i] for i in order]
     positions = [positions[i] for i in order]
+    _check_same_geometry(series_uid, root, members)
     arrays, headers, units = [], [], None
     for f, ds in members:
         stored = _decode(ds, f)
@@ -337,7 +358,9 @@ def _series_image(series_uid: str, members, skipped, root: Path) -> MedicalImage
     slice_spacing = None
     offsets = _frame_offsets(first, len(array)) if len(members) == 1 and len(array) > 1 else None
     if offsets is not None:  # one multi-frame file (e.g. RT dose): its frames' positions
-        positions = list(offsets + (positions[0] or 0.0))
+        frame_order = np.argsort(offsets, kind="stable")  # ascending, as a series' slices are sorted
+        array = array[frame_order]
+        positions = list(offsets[frame_order] + (positions[0] or 0.0))
     if len(array) > 1 and len(positions) == len(array) and all(p is not None for p in positions):
         gaps = np.diff(positions)
         slice_spacing = float(np.median(gaps))
@@ -1076,6 +1099,10 @@ def _as_image(X):
         path = Path(X)
         if path.is_file() and _nifti_suffix_ok(path):
             return read_nifti(path)
+        if path.is_file() and path.suffix.lower() in (".hdr", ".img"):
+            raise ValueError(f"{path} looks like an Analyze or NIfTI pair (.hdr/.img), which synthaug does not "
+                             "read; convert it to one .nii.gz file first, e.g. "
+                             "nibabel.save(nibabel.load('scan.hdr'), 'scan.nii.gz')")
         return read_dicom(path)
     return None
 
@@ -1155,13 +1182,14 @@ class MedicalAugmenter(BaseEstimator):
         self.watermark = watermark
         self.random_state = random_state
 
-    def _intensity(self, modality):
+    def _intensity(self, image):
         spec = self.intensity
         if spec is None:
             return _Identity()
         if isinstance(spec, str):
             if spec == "auto":
-                return CTWindow("soft_tissue") if modality == "CT" else PercentileNormalizer()
+                in_hu = image is not None and image.modality == "CT" and image.units == "HU"
+                return CTWindow("soft_tissue") if in_hu else PercentileNormalizer()
             if spec == "percentile":
                 return PercentileNormalizer()
             if spec in WINDOW_PRESETS:
@@ -1201,16 +1229,16 @@ class MedicalAugmenter(BaseEstimator):
         slices = _check_values(slices, "X" if image is None or image.path is None else str(image.path))
         if self.patch_size is not None:
             _pair(self.patch_size, "patch_size")
-        if (isinstance(self.intensity, str) and self.intensity in WINDOW_PRESETS and image is not None
-                and image.format == "dicom" and image.units != "HU"):
+        is_window = (isinstance(self.intensity, str) and self.intensity in WINDOW_PRESETS) \
+            or isinstance(self.intensity, CTWindow)
+        if is_window and image is not None and image.format == "dicom" and image.units != "HU":
             # A NIfTI's units are unknown (a CT volume is often in HU); a DICOM says what it holds.
             raise ValueError(f"intensity={self.intensity!r} is a CT window in Hounsfield units, but this "
                              f"{image.modality or 'DICOM'} series holds {image.units!r} values; use "
                              "'percentile' (or 'auto') for data that is not CT")
         self.image_ = image
         self.dtype_ = slices.dtype
-        modality = image.modality if image is not None else None
-        self.intensity_ = self._intensity(modality)
+        self.intensity_ = self._intensity(image)
         if not (self.prefit and _is_fitted(self.intensity_)):
             self.intensity_.fit(slices)
         samples = self._training_samples(self.intensity_.transform(slices))

@@ -335,3 +335,29 @@ def test_cli_score_choices_match_the_detector():
     from synthaug.cli import _DETECT_SCORES
 
     assert tuple(_DETECT_SCORES) == SCORES
+
+
+def test_a_changed_score_is_not_thresholded_with_the_old_offset(zeros_detector, digits):
+    _, X_test, _, y_test = digits
+    det = copy.copy(zeros_detector)
+    fitted_score = det.anomaly_score_
+    other = "likelihood" if fitted_score != "likelihood" else "reconstruction"
+    det.set_params(anomaly_score=other)
+    assert det.score_samples(X_test[:5]).shape == (5,)  # scores follow the new setting
+    message = f"offset_ was set in fit for anomaly_score='{fitted_score}'.*changed it to anomaly_score='{other}'"
+    for call in (det.predict, det.decision_function, det.plot_error_maps):
+        with pytest.raises(ValueError, match=message):
+            call(X_test[:5])
+    det.set_params(anomaly_score=fitted_score)
+    assert set(det.predict(X_test[:5])) <= {-1, 1}
+
+
+def test_a_degenerate_fit_is_refused_and_unscorable_samples_are_outliers():
+    X, y = load_breast_cancer(return_X_y=True)
+    benign = X[y == 1]
+    # PCA keeping about every direction of 10 rows: its likelihood of the training rows is -inf
+    with pytest.raises(ValueError, match="scores 10 of 10 training samples as -inf or NaN"):
+        ReconstructionAnomalyDetector(PCA(n_components=9)).fit(benign[:10])
+    det = ReconstructionAnomalyDetector(PCA(n_components=2)).fit(benign[:100])
+    det.score_samples = lambda X: np.array([np.nan, det.offset_ + 1.0])  # a generator returning NaN
+    np.testing.assert_array_equal(det.predict(benign[:2]), [-1, 1])

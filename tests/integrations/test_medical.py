@@ -376,3 +376,60 @@ def test_written_dicom_records_can_carry_an_ed25519_signature(ct, tmp_path):
     assert [r.record_status for r in verify(paths, ed25519_public_key=public)] == ["valid"]
     other = write_dicom(ct.array[:1], ct, tmp_path / "unsigned")
     assert [r.record_status for r in verify(other, ed25519_public_key=public)] == ["invalid-signature"]
+
+
+def test_a_series_mixing_planes_or_pixel_spacings_is_refused(tmp_path):
+    def series(folder, slices):
+        folder.mkdir()
+        uid = pydicom.uid.generate_uid()
+        for i, (orientation, position, spacing) in enumerate(slices):
+            ds = pydicom.dcmread(CT_SMALL)
+            ds.SeriesInstanceUID = uid
+            ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = pydicom.uid.generate_uid()
+            ds.ImageOrientationPatient, ds.ImagePositionPatient, ds.PixelSpacing = orientation, position, spacing
+            ds.save_as(folder / f"s{i}.dcm")
+        return folder
+
+    axial, coronal, fine = [1, 0, 0, 0, 1, 0], [1, 0, 0, 0, 0, -1], [0.66, 0.66]
+    planes = series(tmp_path / "planes", [(axial, [0, 0, 0], fine), (axial, [0, 0, 5], fine),
+                                          (coronal, [0, 10, 0], fine), (coronal, [0, 15, 0], fine)])
+    with pytest.raises(ValueError, match=r"mixes slice orientations: s\d.dcm has ImageOrientationPatient "
+                                         r"\[1.0, 0.0, 0.0, 0.0, [01].0, [-0.]+\] but s\d.dcm has"):
+        read_dicom(planes)
+    spacings = series(tmp_path / "spacings", [(axial, [0, 0, z], fine if z < 10 else [1.5, 1.5])
+                                              for z in (0, 5, 10, 15)])
+    with pytest.raises(ValueError, match=r"mixes slice pixel spacings: s0.dcm has PixelSpacing \[0.66, 0.66\] "
+                                         r"but s2.dcm has \[1.5, 1.5\]"):
+        read_dicom(spacings)
+
+
+def test_rt_dose_frames_with_decreasing_offsets_come_back_ascending(tmp_path):
+    ds = pydicom.dcmread(get_testdata_file("rtdose.dcm"))
+    stored = ds.pixel_array
+    ds.GridFrameOffsetVector = [-5.0 * i for i in range(15)]  # legal: frames stored from the top down
+    ds.save_as(tmp_path / "down.dcm")
+    image = read_dicom(tmp_path / "down.dcm")
+    assert image.spacing == (5.0, 10.0, 10.0)
+    positions = image.metadata["slice_positions"]
+    assert np.all(np.diff(positions) == 5.0)
+    np.testing.assert_allclose(image.array, stored[::-1] * 1e-6, rtol=1e-6)  # last stored frame first
+
+
+def test_ct_windows_need_hounsfield_units_and_auto_falls_back(tmp_path):
+    ds = pydicom.dcmread(CT_SMALL)
+    ds.RescaleType = "US"  # unspecified units: not HU
+    ds.save_as(tmp_path / "us.dcm")
+    image = read_dicom(tmp_path / "us.dcm")
+    assert image.modality == "CT" and image.units != "HU"
+    assert isinstance(MedicalAugmenter(intensity="auto")._intensity(image), PercentileNormalizer)
+    assert isinstance(MedicalAugmenter(intensity="auto")._intensity(read_dicom(CT_SMALL)), CTWindow)
+    for window in ("lung", CTWindow("lung")):
+        with pytest.raises(ValueError, match="is a CT window in Hounsfield units, but this MR series"):
+            MedicalAugmenter(intensity=window, patch_size=16).fit(MR_SMALL)
+
+
+def test_an_analyze_pair_is_named_as_such(tmp_path):
+    nib.save(nib.Nifti1Pair(np.zeros((16, 16, 2), dtype=np.int16), np.eye(4)), tmp_path / "vol.hdr")
+    for name in ("vol.hdr", "vol.img"):
+        with pytest.raises(ValueError, match=rf"{name} looks like an Analyze or NIfTI pair \(.hdr/.img\)"):
+            MedicalAugmenter(patch_size=16).fit(tmp_path / name)
