@@ -16,6 +16,7 @@ model; and they take pandas DataFrames with numeric and categorical columns (see
 """
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Mapping
 
@@ -102,8 +103,8 @@ def _synthetic_counts(sampling_strategy, ratio, y) -> dict:
                 )
             target[c] = int(n)
     if ratio is not None:
-        if isinstance(ratio, bool) or not isinstance(ratio, numbers.Real) or not ratio >= 0:
-            raise ValueError(f"ratio must be a number >= 0 (synthetic rows per row) or None; got {ratio!r}")
+        if isinstance(ratio, bool) or not isinstance(ratio, numbers.Real) or not 0 <= ratio < math.inf:
+            raise ValueError(f"ratio must be a finite number >= 0 (synthetic rows per row) or None; got {ratio!r}")
         target = {c: int(round((1.0 + ratio) * n)) for c, n in target.items()}
     return {c: target[c] - present[c] for c in classes}
 
@@ -226,7 +227,8 @@ callable or None, default="auto"
                     "y is a multilabel indicator matrix; only binary and multiclass targets (also "
                     "one-hot encoded) can be augmented. Multilabel and multioutput targets are not supported."
                 )
-            out.update(y_kind="onehot", y_width=y_arr.shape[1], y_dtype=y_arr.dtype)
+            out.update(y_kind="onehot", y_width=y_arr.shape[1], y_dtype=y_arr.dtype,
+                       y_onehot_frame=out["y_kind"] == "frame")  # pd.get_dummies: keep its columns
             y_arr = y_arr.argmax(axis=1)
         else:
             y_arr = column_or_1d(y_arr)
@@ -355,6 +357,11 @@ callable or None, default="auto"
             y_res = y_res.tolist()
         elif kind == "onehot":
             y_res = np.eye(out["y_width"], dtype=out["y_dtype"])[y_res]
+            if out["y_onehot_frame"]:
+                import pandas as pd
+
+                index = X_res.index if out["X_frame"] else None
+                y_res = pd.DataFrame(y_res, columns=out["y_columns"], index=index).astype(out["y_dtypes"])
         elif kind in ("series", "frame"):
             import pandas as pd
 
@@ -464,6 +471,8 @@ class AugmentedEstimator(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
         for name in ("n_features_in_", "feature_names_in_"):
             if hasattr(self.augmenter_, name):
                 setattr(self, name, getattr(self.augmenter_, name))
+            elif name in self.__dict__:  # left by an earlier fit on a DataFrame
+                delattr(self, name)
         return self
 
     @property

@@ -46,7 +46,8 @@ def augment(dataset: tf.data.Dataset, generator, ratio: float = 0.5, labels="kee
         example's features must hold as many values as the generator's samples (``(8, 8)`` and
         ``(8, 8, 1)`` are interchangeable). Labels are one value per example (``label_mode="int"``).
         A dataset counts as batched when its labels are 1-D per element, or, without labels, when
-        its features' first dimension is unknown (what ``.batch()`` gives) or it has 4 dimensions.
+        its features' first dimension is unknown (what ``.batch()`` gives), it has 4 dimensions, or
+        the pipeline batches with ``drop_remainder=True`` (a known batch size).
     generator : fitted synthaug generator
         A VAE, Flow or GAN (any generator with an in-graph sampler). A labelled dataset needs a
         generator fitted with labels, on the same label values.
@@ -145,7 +146,10 @@ def augment(dataset: tf.data.Dataset, generator, ratio: float = 0.5, labels="kee
     out = tf.data.Dataset.zip((batches, draws)).map(per_batch, num_parallel_calls=tf.data.AUTOTUNE,
                                                      deterministic=True)
     if not layout.batched:
-        out = out.unbatch()
+        out = out.unbatch()  # loses the length, which the mix keeps: say it again
+        length = int(dataset.cardinality())
+        if length >= 0 or length == tf.data.INFINITE_CARDINALITY:
+            out = out.apply(tf.data.experimental.assert_cardinality(length))
     return out.prefetch(tf.data.AUTOTUNE)
 
 
@@ -268,11 +272,15 @@ class _LabelPlan:
             self.mode = "prior" if labels == "keep" and not labelled else labels
         else:
             pool = np.atleast_1d(np.asarray(labels))
-            unknown = np.setdiff1d(pool, generator.classes_) if pool.size else np.asarray(["(none)"])
-            if pool.ndim != 1 or unknown.size:
-                raise ValueError(f"labels must be 'keep', 'prior' or labels seen in fit "
-                                 f"({generator.classes_.tolist()[:20]}); got {labels!r}")
-            self.mode, self.pool = "pool", np.searchsorted(generator.classes_, pool).astype(np.int32)
+            usage = (f"labels must be 'keep', 'prior' or labels seen in fit "
+                     f"({generator.classes_.tolist()[:20]}); got {labels!r}")
+            if pool.ndim != 1 or not pool.size:
+                raise ValueError(usage)
+            try:  # matched as generate matches them: '10' is not 10
+                codes = generator._label_codes(pool, len(pool), np.random.RandomState(0))
+            except ValueError as exc:
+                raise ValueError(f"{usage} ({exc})") from None
+            self.mode, self.pool = "pool", codes.astype(np.int32)
         self.rewrite = labelled and self.mode != "keep"
 
     def codes(self, k, real_labels, seed):

@@ -314,8 +314,12 @@ class GenerativeEstimator(BaseEstimator):
         import tensorflow as tf
 
         labels = tf.reshape(labels, (-1,))
+        integer_classes = np.issubdtype(self.classes_.dtype, np.integer) and (
+            self.classes_.size == 0 or int(self.classes_.max()) <= np.iinfo(np.int64).max)
         if labels.dtype == tf.string:
             classes = tf.constant([str(c).encode() for c in self.classes_])
+        elif labels.dtype.is_integer and integer_classes:  # exact: float64 merges 2**53 and 2**53 + 1
+            classes, labels = tf.constant(self.classes_.astype(np.int64)), tf.cast(labels, tf.int64)
         else:
             classes, labels = tf.constant(self.classes_, tf.float64), tf.cast(labels, tf.float64)
         hits = tf.equal(labels[:, None], classes[None, :])

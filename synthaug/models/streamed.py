@@ -42,6 +42,25 @@ class DatasetLayout:
         return self.batches(dataset).map(with_bucket, num_parallel_calls=tf.data.AUTOTUNE)
 
 
+def _batched_by_pipeline(dataset) -> bool:
+    """Whether the nearest ``batch``/``unbatch`` up the pipeline batches: ``batch(drop_remainder=True)``
+    gives a known batch size, so (50, 8, 8) could be 50 digits or one 50×8 image of 8 channels.
+
+    Follows tf.data's private ``_input_dataset`` links (``map``, ``prefetch``, ``shuffle``, ...);
+    False where the chain is not known (``zip``, ``from_tensors``), leaving the shape rule.
+    """
+    for _ in range(1000):
+        name = type(dataset).__name__
+        if "Unbatch" in name:
+            return False
+        if "Batch" in name:  # _BatchDataset, _PaddedBatchDataset, _ParallelBatchDataset
+            return True
+        dataset = getattr(dataset, "_input_dataset", None)
+        if dataset is None:
+            return False
+    return False
+
+
 def dataset_layout(dataset) -> DatasetLayout:
     """The :class:`DatasetLayout` of ``dataset``, or a ``TypeError``/``ValueError`` saying what is wrong."""
     spec = dataset.element_spec
@@ -64,7 +83,8 @@ def dataset_layout(dataset) -> DatasetLayout:
                 "(one-hot labels? use image_dataset_from_directory(label_mode='int'))")
         batched = y_spec.shape.rank == 1
     else:
-        batched = shape.rank == 4 or (shape.rank >= 2 and shape[0] is None)
+        batched = shape.rank == 4 or (shape.rank >= 2 and shape[0] is None) or (
+            shape.rank >= 2 and _batched_by_pipeline(dataset))
     sample = shape[1:] if batched else shape
     if not 1 <= sample.rank <= 3 or not sample.is_fully_defined():
         raise ValueError(

@@ -220,7 +220,8 @@ def test_generator_as_transformer_in_pipeline(imbalanced):
         ({"sampling_strategy": 0.5}, None, None, ValueError, "sampling_strategy must be one of"),
         ({"sampling_strategy": {7: 100}}, None, None, ValueError, "classes that are not in y: \\[7\\]"),
         ({"sampling_strategy": {1: 5}}, None, None, ValueError, "asks for 5 samples of class 1, which has 90"),
-        ({"ratio": -1.0}, None, None, ValueError, "ratio must be a number >= 0"),
+        ({"ratio": -1.0}, None, None, ValueError, "ratio must be a finite number >= 0"),
+        ({"ratio": float("inf")}, None, None, ValueError, "ratio must be a finite number >= 0"),
         ({}, None, np.linspace(0, 1, 100), ValueError, "Unknown label type"),
         ({}, None, np.zeros(100), ValueError, "only one class"),
         ({}, None, np.zeros(50), ValueError, "inconsistent numbers of samples"),
@@ -246,3 +247,21 @@ def test_augmented_estimator_errors(imbalanced):
 
     with pytest.raises(NotFittedError):
         AugmentedEstimator(LogisticRegression()).predict(X)
+
+
+def test_one_hot_label_frame_comes_back_as_a_frame(imbalanced):
+    X, y = imbalanced
+    Y = pd.get_dummies(pd.Series(np.where(y == 1, "benign", "malignant")))  # bool columns benign, malignant
+    X_res, Y_res = SyntheticAugmenter(VAE(**FAST), random_state=0).fit_resample(X, Y)
+    assert isinstance(Y_res, pd.DataFrame) and list(Y_res.columns) == ["benign", "malignant"]
+    pd.testing.assert_series_equal(Y_res.dtypes, Y.dtypes)
+    assert len(Y_res) == len(X_res) == 180 and Y_res.sum().to_dict() == {"benign": 90, "malignant": 90}
+    pd.testing.assert_frame_equal(Y_res.iloc[:100], Y.reset_index(drop=True))
+
+
+def test_refit_on_arrays_forgets_the_frames_feature_names(imbalanced):
+    X, y = imbalanced
+    frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
+    model = AugmentedEstimator(LogisticRegression(), SyntheticAugmenter(VAE(**FAST), random_state=0))
+    assert list(model.fit(frame, y).feature_names_in_) == list(frame.columns)
+    assert not hasattr(model.fit(X, y), "feature_names_in_") and model.n_features_in_ == X.shape[1]

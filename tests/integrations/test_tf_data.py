@@ -334,3 +334,35 @@ def test_fit_from_dataset_errors():
     with pytest.raises(ValueError, match="one fixed size"):  # unbatched images of unknown size
         vae.fit(tf.data.Dataset.from_generator(lambda: zip(X[:4], Y[:4]), output_signature=(
             tf.TensorSpec((None, None), tf.float32), tf.TensorSpec((), tf.int64))))
+
+
+def test_label_lists_are_matched_as_given_never_converted(vae):
+    ds = tf.data.Dataset.from_tensor_slices((X[:128], Y[:128])).batch(64)
+    for text in ("3", "7"):  # '7' is not 7: refused as generate refuses it
+        with pytest.raises(ValueError, match=rf"labels must be .*labels not seen in fit: \['{text}'\]"):
+            augment(ds, vae, ratio=1.0, labels=[text])
+    with pytest.raises(ValueError, match="labels must be"):
+        augment(ds, vae, ratio=1.0, labels=[])
+    out = np.concatenate([y for _, y in augment(ds, vae, ratio=1.0, labels=[7, 2], seed=0).as_numpy_iterator()])
+    assert set(out.tolist()) == {2, 7}
+
+
+def test_labels_beyond_float64_precision_get_their_own_class():
+    big = 2**53 + Y[:200] % 2  # classes 2**53 and 2**53 + 1: one number in float64
+    model = VAE(hidden_units=(16,), latent_dim=2, architecture="mlp", epochs=1, random_state=0).fit(X[:200], big)
+    codes = model._codes_graph(tf.constant([2**53, 2**53 + 1, 2**53 + 1], tf.int64)).numpy()
+    np.testing.assert_array_equal(model.classes_[codes], [2**53, 2**53 + 1, 2**53 + 1])
+
+
+def test_static_batches_without_labels_count_as_batches(unconditional):
+    ds = tf.data.Dataset.from_tensor_slices(X[:400]).batch(50, drop_remainder=True)
+    model = VAE(hidden_units=(16,), latent_dim=2, architecture="mlp", epochs=1, random_state=0).fit(ds.prefetch(1))
+    assert model.input_shape_ == (8, 8) and model.generate(3, random_state=0).shape == (3, 8, 8)
+    mixed = augment(ds, unconditional, ratio=0.5, seed=0)
+    assert mixed.element_spec == ds.element_spec and len(list(mixed)) == 8
+    rows = tf.data.Dataset.from_tensor_slices(X[:400].reshape(400, 64)).batch(50, drop_remainder=True)
+    assert VAE(hidden_units=(16,), latent_dim=2, epochs=1, random_state=0).fit(rows).input_shape_ == (64,)
+    # the unbatched view still holds one example per element, and keeps its length
+    unbatched = augment(ds.unbatch(), unconditional, ratio=0.5, seed=0)
+    assert unbatched.element_spec.shape == (8, 8) and len(unbatched) == 400
+    assert augment(tf.data.Dataset.from_tensor_slices(X[:100]), unconditional, seed=0).cardinality() == 100
