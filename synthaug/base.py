@@ -683,13 +683,19 @@ def load(path):
     if cls is None:
         raise ValueError(f"{source} names an unknown model class {meta.get('class')!r}")
     defaults = cls().get_params(deep=False)
-    params = {
-        # JSON has no tuples: give tuple-valued parameters back their type.
-        k: tuple(v) if isinstance(v, list) and isinstance(defaults.get(k), tuple) else v
-        for k, v in meta["params"].items()
-    }
-    est = cls(**params)
-    est._restore_state(meta["state"])
+    try:
+        params = {
+            # JSON has no tuples: give tuple-valued parameters back their type.
+            k: tuple(v) if isinstance(v, list) and isinstance(defaults.get(k), tuple) else v
+            for k, v in meta["params"].items()
+        }
+        est = cls(**params)
+        est._validate_params()  # a hand-edited value would otherwise fail deep inside generate
+        est._restore_state(meta["state"])
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        detail = f"lacks {exc}" if isinstance(exc, KeyError) else f"{type(exc).__name__}: {exc}"
+        raise ValueError(f"{source} is damaged: its synthaug.json does not describe a fitted {cls.__name__} "
+                         f"({detail})") from exc
     try:
         est.model_ = GenerativeEstimator._load_model_bytes(model_bytes)
     except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as exc:

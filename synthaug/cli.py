@@ -6,6 +6,7 @@ Exit codes: 0 ok, 1 failure, 2 usage error; ``verify`` exits 3 when it finds a s
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import click
@@ -51,6 +52,20 @@ _MODEL_CLASSES = {"vae": ("synthaug.models.vae", "VAE"), "gan": ("synthaug.model
 SEED = click.IntRange(0, 2**32 - 1)  # what NumPy's and scikit-learn's random_state accept
 
 
+class FiniteFloatRange(click.FloatRange):
+    """click's FloatRange, refusing NaN (which passes every comparison's check) and infinity."""
+
+    def convert(self, value, param, ctx):
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
+
+
+FINITE_POSITIVE = FiniteFloatRange(min=0, min_open=True)
+OPEN_UNIT_INTERVAL = FiniteFloatRange(0, 1, min_open=True, max_open=True)
+
+
 class ImageSize(click.ParamType):
     """``HxW`` (or ``N`` for a square, or a [H, W] list from a config file) → (H, W)."""
 
@@ -75,14 +90,28 @@ class ImageSize(click.ParamType):
 
 
 def _make_generator(model: str, *, seed: int, quiet: bool, params: dict | None = None, **options):
-    """The generator ``model`` with ``options`` (those not None) and the config file's ``params``."""
+    """The generator ``model`` with ``options`` (those not None) and the config file's ``params``.
+
+    An option the user set (on the command line, or as an option in the config file) wins over
+    the same name in ``[params]``; ``[params]`` wins over the options' defaults.
+    """
     import importlib
+
+    from click.core import ParameterSource
 
     module, name = _MODEL_CLASSES[model]
     cls = getattr(importlib.import_module(module), name)
+    ctx = click.get_current_context(silent=True)
+
+    def user_set(option: str) -> bool:
+        source = ctx.get_parameter_source(option) if ctx is not None else None
+        return source in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT, ParameterSource.DEFAULT_MAP)
+
+    given = {k: v for k, v in options.items() if v is not None}
     kwargs = {"random_state": seed, "verbose": 0 if quiet else 1}
-    kwargs.update({k: v for k, v in options.items() if v is not None})
+    kwargs.update({k: v for k, v in given.items() if not user_set(k)})
     kwargs.update(params or {})
+    kwargs.update({k: v for k, v in given.items() if user_set(k)})
     valid = cls._get_param_names()
     unknown = sorted(set(kwargs) - set(valid))
     if unknown:
@@ -140,7 +169,7 @@ def _read_or_fail(path: Path, image_size=None, quiet: bool = False):
 @click.option("--model", type=click.Choice(MODELS), default="vae", show_default=True, help="Generator to train.")
 @click.option("--epochs", type=click.IntRange(min=1), default=None, help="Maximum training epochs [default: the model's].")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None, help="[default: the model's]")
-@click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), default=None,
+@click.option("--learning-rate", type=FINITE_POSITIVE, default=None,
               help="[default: the model's]")
 @click.option("--latent-dim", type=click.IntRange(min=1), default=None, help="VAE and GAN [default: the model's].")
 @click.option("--resize", type=ImageSize(), default=None,
@@ -370,7 +399,7 @@ def generate(model, pretrained, n_samples, output, seed, overwrite, labels, no_w
 @cli.command(cls=TensorFlowCommand)
 @click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), default=Path("synthaug-demo"),
               show_default=True)
-@click.option("--epochs", default=300, show_default=True)
+@click.option("--epochs", default=300, show_default=True, type=click.IntRange(min=1), help="Maximum training epochs.")
 @click.option("--n-importance", default=1000, show_default=True, type=click.IntRange(min=1),
               help="Importance samples for the test-set likelihood bound (fewer: faster, looser).")
 @click.option("--overwrite", is_flag=True)
@@ -427,15 +456,20 @@ def demo(output, epochs, n_importance, overwrite):
     click.echo(f"wrote {output}/: digits-vae.synthaug, samples/samples.npz, grid.png, report.png, report.json")
 
 
-def _read_for_evaluate(path: Path, what: str, image_size=None):
+def _read_for_evaluate(path: Path, what: str, image_size=None, synthetic: bool = False, quiet: bool = False):
+    """read_data for evaluate; for the synthetic side, an ``augment`` folder's real copies (listed
+    in its manifest) are left out: counted as synthetic, they would read as memorised data."""
     from synthaug.io import read_data
 
     try:
-        ds = read_data(path, image_size=image_size)
+        ds = read_data(path, image_size=image_size, leave_out=("grid", "real") if synthetic else ("grid",))
     except (ValueError, OSError) as exc:
         _fail(f"{what}: {exc}")
     for bad, reason in ds.skipped:
         click.echo(f"skipped {bad}: {reason}", err=True)
+    if ds.left_out and not quiet:
+        click.echo(f"{what}: left out {ds.left_out} real image(s) that {path}/manifest.json lists as real copies",
+                   err=True)
     return ds
 
 
@@ -502,6 +536,11 @@ def evaluate(real, synthetic, output, n_samples, test_data, seed, resize, log_li
         if path is not None and path.resolve() in written:
             raise click.BadParameter(f"{path} is the input {what}; an output may not replace it",
                                      param_hint="--output" if path.resolve() == output.resolve() else "--metrics")
+        for out_path, hint in ((output, "--output"), (metrics_path, "--metrics")):
+            # a report inside an input folder would be read as data by the next run
+            if path is not None and out_path is not None and path.is_dir() and path.resolve() in out_path.resolve().parents:
+                raise click.BadParameter(f"{out_path} is inside the input folder {what} ({path}); write it elsewhere",
+                                         param_hint=hint)
     from synthaug.evaluation import evaluate as run_evaluation
     from synthaug.io import atomic_write_bytes
 
@@ -523,7 +562,7 @@ def evaluate(real, synthetic, output, n_samples, test_data, seed, resize, log_li
         shape, like = tuple(source.input_shape_), source.classes_
         what = f"the model {synthetic.name} generates"
     else:
-        syn_ds = _read_for_evaluate(synthetic, "SYNTHETIC_OR_MODEL", resize)
+        syn_ds = _read_for_evaluate(synthetic, "SYNTHETIC_OR_MODEL", resize, synthetic=True, quiet=quiet or as_json)
         skipped = skipped or bool(syn_ds.skipped)
         shape, like = tuple(syn_ds.X.shape[1:]), syn_ds.y
         source = (syn_ds.X, syn_ds.y)
@@ -611,7 +650,7 @@ def _ed25519_public_key(path: Path) -> bytes:
 @click.option("--key-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="File holding the watermark/HMAC key (surrounding whitespace ignored) "
                    "[default: $SYNTHAUG_WATERMARK_KEY, else synthaug's public key].")
-@click.option("--fpr", default=1e-6, show_default=True, type=click.FloatRange(0, 1, min_open=True, max_open=True),
+@click.option("--fpr", default=1e-6, show_default=True, type=OPEN_UNIT_INTERVAL,
               help="False-positive rate of the watermark test.")
 @click.option("--ed25519-public-key", "public_key_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               default=None, help="Require records signed by this Ed25519 key: a PEM public key file, or its 32 "
@@ -711,18 +750,20 @@ def _overlaps(a: Path, b: Path) -> bool:
               help="How to score a sample; auto: ssim for images of 16×16 pixels or more, else reconstruction [default: auto].")
 @click.option("--contamination", default=None,
               help="Expected share of outliers in the training data, or 'auto' [default: auto].")
-@click.option("--top-k", type=click.FloatRange(0.0, 1.0, min_open=True), default=None,
+@click.option("--top-k", type=FiniteFloatRange(0.0, 1.0, min_open=True), default=None,
               help="Share of pixels averaged by --score topk [default: 0.01].")
 @click.option("--epochs", type=click.IntRange(min=1), default=None, help="Maximum training epochs [default: 300].")
 @click.option("--seed", type=SEED, default=0, show_default=True, help="Random seed.")
+@click.option("--resize", type=ImageSize(), default=None,
+              help="Resize the images of DIR and --train to HxW (mixed sizes are refused without it).")
 @click.option("--max-maps", default=100, show_default=True, type=click.IntRange(min=0),
               help="Heat-map PNGs for at most this many flagged images, the most abnormal first.")
 @click.option("--overwrite", is_flag=True, help="Write into a non-empty output folder (an earlier run's "
               "files, as its manifest.json lists them, are replaced; other files are kept).")
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON on stdout (for scripts).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or messages (errors still go to stderr).")
-def detect(data, output, model_path, train_path, score, contamination, top_k, epochs, seed, max_maps, overwrite,
-           as_json, quiet):
+def detect(data, output, model_path, train_path, score, contamination, top_k, epochs, seed, resize, max_maps,
+           overwrite, as_json, quiet):
     """Flag unusual images in DIR by how badly a generator fitted on normal data reconstructs them.
 
     DIR is a folder of images (class sub-folders are read as labels and listed, not used), a .npy
@@ -763,7 +804,7 @@ def detect(data, output, model_path, train_path, score, contamination, top_k, ep
         if source is None:
             continue
         try:
-            datasets[what] = read_data(source)
+            datasets[what] = read_data(source, image_size=resize)
         except (ValueError, OSError) as exc:
             _fail(f"{what}: {exc}")
         for bad, reason in datasets[what].skipped:
@@ -904,7 +945,7 @@ def _augment_write_arrays(output: Path, X_real, y_real, X_syn, y_syn, record,
               help="Generator to train.")
 @click.option("-n", "--n-samples", type=click.IntRange(min=1), default=None,
               help="Synthetic samples to write [default: --ratio 1].")
-@click.option("--ratio", type=click.FloatRange(min=0, min_open=True), default=None,
+@click.option("--ratio", type=FINITE_POSITIVE, default=None,
               help="Synthetic samples per real training sample (image, or patch for DICOM/NIfTI).")
 @click.option("--patch-size", type=click.IntRange(min=0), default=32, show_default=True,
               help="DICOM/NIfTI: train on square patches of this side (0: whole slices).")
@@ -975,7 +1016,7 @@ def augment(input_path, output, fmt, model, n_samples, ratio, patch_size, window
                 "epochs": epochs, "seed": seed}
     exit_code, sources = 0, {}  # sources: a real copy's name -> the input it came from
     if kind in ("images", "array"):
-        from synthaug.io import encode_png, png_writable, sample_grid, write_samples
+        from synthaug.io import class_folder, encode_png, png_writable, sample_grid, write_samples
         from synthaug.provenance import build_record
         from synthaug.provenance.generated import carries_payload, is_markable
 
@@ -1000,7 +1041,7 @@ def augment(input_path, output, fmt, model, n_samples, ratio, patch_size, window
             files = []
             width = len(str(len(ds.X)))
             for i, (image, source) in enumerate(zip(ds.X, _sample_names(input_path, ds))):
-                name = f"real_{i:0{width}d}.png" if ds.y is None else f"{ds.y[i]}/real_{i:0{width}d}.png"
+                name = f"real_{i:0{width}d}.png" if ds.y is None else f"{class_folder(ds.y[i].item())}/real_{i:0{width}d}.png"
                 atomic_write_bytes(output / name, encode_png(image))
                 sources[name] = source
                 files.append((name, "real"))

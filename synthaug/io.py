@@ -19,14 +19,15 @@ def atomic_write_bytes(path, data: bytes) -> Path:
     """Write ``data`` to ``path`` through a temporary file and an atomic rename."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    tmp = None
     try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a plain open() would follow the umask
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
         os.replace(tmp, path)
     except BaseException:
-        if os.path.exists(tmp):
+        if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
         raise
     return path
@@ -95,6 +96,7 @@ class Dataset:
     class_names: list[str] | None = None
     skipped: list[tuple[str, str]] = field(default_factory=list)
     files: list[Path] | None = None
+    left_out: int = 0  # image files left out as listed in a synthaug manifest (its grid not counted)
 
 
 def _read_image(path: Path, image_size: tuple[int, int] | None = None) -> np.ndarray:
@@ -162,7 +164,8 @@ def _images_under(folder: Path) -> list[Path]:
                   and not any(part.startswith(".") for part in f.relative_to(folder).parts))
 
 
-def read_data(path, image_size: tuple[int, int] | None = None) -> Dataset:
+def read_data(path, image_size: tuple[int, int] | None = None, *,
+              leave_out: tuple[str, ...] = ("grid",)) -> Dataset:
     """Read ``.npy`` / ``.npz`` arrays or a folder of images (PNG, JPEG, TIFF, BMP; 8 or 16 bit).
 
     A folder of images whose sub-folders hold the images gives one class per sub-folder (as
@@ -171,16 +174,19 @@ def read_data(path, image_size: tuple[int, int] | None = None) -> Dataset:
     Corrupt or unreadable images are skipped and listed in ``Dataset.skipped``.
     ``.npz`` files hold ``X`` and optionally ``y``. Images of different sizes are refused unless
     ``image_size=(height, width)`` is given, which resizes every image of another size to it
-    (:func:`resize_image`); arrays are never resized.
+    (:func:`resize_image`); arrays are never resized. Hidden files are ignored, and so are the
+    files a synthaug output folder's ``manifest.json`` lists with a kind in ``leave_out`` (its
+    sample grid by default; ``("grid", "real")`` leaves out an ``augment`` folder's real copies
+    too), which ``Dataset.left_out`` counts.
     """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no such file or folder: {path}")
     if path.is_file():
-        if path.suffix not in (".npy", ".npz"):
+        if path.suffix.lower() not in (".npy", ".npz"):
             raise ValueError(f"{path}: expected a folder of images, a .npy or a .npz file")
         try:
-            if path.suffix == ".npy":
+            if path.suffix.lower() == ".npy":
                 ds = Dataset(np.load(path, allow_pickle=False))
             else:
                 with np.load(path, allow_pickle=False) as npz:
@@ -198,12 +204,21 @@ def read_data(path, image_size: tuple[int, int] | None = None) -> Dataset:
             raise ValueError(f"the array in {path} has shape {ds.X.shape}; expected samples along the first "
                              "axis: (n, d) tabular rows or (n, H, W[, C]) images")
         return ds
-    grids = listed_outputs(path, "grid")  # a synthaug output folder's picture of its samples is not data
+    # e.g. a synthaug output folder's picture of its samples is not data
+    listed = set().union(*(listed_outputs(path, kind) for kind in leave_out))
+
+    def kept(files):
+        return [f for f in files if f.relative_to(path).as_posix() not in listed]
+
     top_level = sorted(f for f in path.iterdir()
-                       if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES and f.name not in grids)
+                       if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES and not f.name.startswith("."))
     subdirs = sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
     # A class's images may sit in nested folders under it, as image_dataset_from_directory allows.
     groups = [(d.name, _images_under(d)) for d in subdirs]
+    counted = set().union(*(listed_outputs(path, kind) for kind in leave_out if kind != "grid"))
+    n_left_out = sum(f.relative_to(path).as_posix() in counted
+                     for f in top_level + [f for _, files in groups for f in files])
+    top_level, groups = kept(top_level), [(name, kept(files)) for name, files in groups]
     class_names = [name for name, files in groups if files]
     if class_names and top_level:
         raise ValueError(f"{path} holds {len(top_level)} image(s) beside its class sub-folders (e.g. "
@@ -221,19 +236,26 @@ def read_data(path, image_size: tuple[int, int] | None = None) -> Dataset:
                 skipped.append((str(f), f"{type(exc).__name__}: {exc}"))
     if not images:
         raise ValueError(f"{path} holds no readable images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+    def examples(key) -> str:
+        """One file per distinct ``key(image)``, e.g. "(8, 8): a/1.png, (8, 8, 3): b/2.png"."""
+        first = {}
+        for image, f in zip(images, read):
+            first.setdefault(key(image), f.relative_to(path).as_posix())
+        return ", ".join(f"{k}: {name}" for k, name in sorted(first.items(), key=lambda kv: str(kv[0]))[:4])
+
     shapes = {im.shape for im in images}
     if len({s[:2] for s in shapes}) > 1:
-        raise ValueError(f"images in {path} have different sizes {sorted(shapes)[:4]}; resize them to one size "
-                         "(image_size=(height, width); on the command line --resize HxW)")
+        raise ValueError(f"images in {path} have different sizes ({examples(lambda im: im.shape)}); resize them to "
+                         "one size (image_size=(height, width); on the command line --resize HxW)")
     if len(shapes) > 1:
-        raise ValueError(f"images in {path} mix channel counts {sorted(shapes)[:4]} (grey and colour?); "
-                         "convert them to one mode first")
+        raise ValueError(f"images in {path} mix channel counts ({examples(lambda im: im.shape)}; grey and colour, "
+                         "or colour with and without alpha?); convert them to one mode first")
     if len({im.dtype for im in images}) > 1:
-        raise ValueError(f"images in {path} mix bit depths {sorted({im.dtype.name for im in images})}; "
+        raise ValueError(f"images in {path} mix bit depths ({examples(lambda im: im.dtype.name)}); "
                          "convert them to one depth first")
     X = np.stack(images)
     y = np.asarray(labels) if class_names else None
-    return Dataset(X, y, class_names, skipped, read)
+    return Dataset(X, y, class_names, skipped, read, left_out=n_left_out)
 
 
 def png_writable(X: np.ndarray) -> bool:
@@ -334,6 +356,25 @@ def _write_frame(frame, y, out_dir: Path, record, key, c2pa_signer, ed25519_priv
     return path
 
 
+def class_folder(label) -> str:
+    """The name of ``label``'s folder in a written image folder (``str(label)``), or a ValueError
+    saying why it cannot be one: it must stay inside the output folder and be read back as a class."""
+    name = str(label)
+    why = None
+    if not name:
+        why = "it is empty"
+    elif name in (".", ".."):
+        why = "it names a folder that already exists"
+    elif any(sep in name for sep in ("/", "\\", "\0")):
+        why = "it holds a path separator, which would write outside its folder"
+    elif name.startswith("."):
+        why = "a folder name starting with '.' is hidden, and left out when the folder is read"
+    if why is not None:
+        raise ValueError(f"label {label!r} cannot name a class folder ({why}); image samples are written one "
+                         "folder per label: rename the class, or save the samples as arrays (numpy.savez)")
+    return name
+
+
 def write_samples(X: np.ndarray, out_dir, *, y=None, prefix: str = "synthetic", overwrite: bool = False,
                   progress: bool = False, record: dict | None = None, key=None, c2pa_signer=None,
                   ed25519_private_key=None) -> list[Path]:
@@ -384,21 +425,37 @@ def write_samples(X: np.ndarray, out_dir, *, y=None, prefix: str = "synthetic", 
                            ed25519_private_key)
         return written
     width = len(str(len(X)))
+    labels = None if y is None else np.asarray(y).tolist()
+    folders = None if y is None else {label: class_folder(label) for label in dict.fromkeys(labels)}
+    out_dir_existed = out_dir.exists()
     from tqdm.auto import tqdm
 
     outputs = []
-    for i, image in enumerate(tqdm(X, desc="write", unit="file", disable=not progress, leave=False)):
-        name = f"{prefix}_{i:0{width}d}.png" if y is None else f"{y[i]}/{prefix}_{i:0{width}d}.png"
-        info = signed = None
-        if record is not None:
-            info, entry, signed = _signed_png_info(record, key, name, image, ed25519_private_key)
-            outputs.append(entry)
-        png = encode_png(image, info)
-        if c2pa_signer is not None:
-            from synthaug.provenance.content_credentials import sign_png
+    try:
+        for i, image in enumerate(tqdm(X, desc="write", unit="file", disable=not progress, leave=False)):
+            name = f"{prefix}_{i:0{width}d}.png"
+            if folders is not None:
+                name = f"{folders[labels[i]]}/{name}"
+            info = signed = None
+            if record is not None:
+                info, entry, signed = _signed_png_info(record, key, name, image, ed25519_private_key)
+                outputs.append(entry)
+            png = encode_png(image, info)
+            if c2pa_signer is not None:
+                from synthaug.provenance.content_credentials import sign_png
 
-            png = sign_png(png, c2pa_signer, record=signed, title=Path(name).name)
-        written.append(atomic_write_bytes(out_dir / name, png))
+                png = sign_png(png, c2pa_signer, record=signed, title=Path(name).name)
+            written.append(atomic_write_bytes(out_dir / name, png))
+    except BaseException:  # Ctrl-C or a failure: no half-written set of samples left behind
+        for path in written:
+            path.unlink(missing_ok=True)
+        made = {p.parent for p in written if p.parent != out_dir} | (set() if out_dir_existed else {out_dir})
+        for folder in sorted(made, key=lambda p: -len(p.parts)):
+            try:
+                folder.rmdir()  # only if this call left it empty
+            except OSError:
+                pass
+        raise
     if record is not None:
         _write_sidecar(out_dir, record, key, outputs, ed25519_private_key)
     return written

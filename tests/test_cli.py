@@ -183,3 +183,64 @@ def test_resize_values_are_checked_before_any_reading(tmp_path):
                            ("8 by 8", "is not an image size")):
         result = CliRunner().invoke(cli, ["fit", str(images), "-o", str(tmp_path / "m.synthaug"), "--resize", value])
         assert result.exit_code == 2 and message in result.output, (value, result.output)
+
+
+def test_labels_that_cannot_be_folders_stop_generate_before_writing(tmp_path):
+    d = load_digits()
+    X = (d.images[:60] * 15).astype(np.uint8)
+    np.savez(tmp_path / "slash.npz", X=X, y=np.where(d.target[:60] % 2 == 0, "N/A", "ok"))
+    runner = CliRunner()
+    fitted = runner.invoke(cli, ["fit", str(tmp_path / "slash.npz"), "-o", str(tmp_path / "m.synthaug"),
+                                 "--epochs", "1", "-q"])
+    assert fitted.exit_code == 0, fitted.output
+    out = tmp_path / "out"
+    generated = runner.invoke(cli, ["generate", str(tmp_path / "m.synthaug"), "-n", "6", "-o", str(out)])
+    assert generated.exit_code == 1 and "label 'N/A' cannot name a class folder" in generated.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.synthaug", "slash.npz"]
+
+
+def test_nan_and_infinite_numbers_are_usage_errors(tmp_path):
+    np.savez(tmp_path / "d.npz", X=load_digits().images[:20])
+    runner = CliRunner()
+    for value in ("nan", "inf"):
+        ratio = runner.invoke(cli, ["augment", str(tmp_path / "d.npz"), "-o", str(tmp_path / "o"), "--ratio", value])
+        assert ratio.exit_code == 2 and f"'{value}' is not a finite number" in ratio.output
+        fpr = runner.invoke(cli, ["verify", str(tmp_path / "d.npz"), "--fpr", value])
+        assert fpr.exit_code == 2 and "--fpr" in fpr.output
+    demo = runner.invoke(cli, ["demo", "-o", str(tmp_path / "demo"), "--epochs", "0"])
+    assert demo.exit_code == 2 and "--epochs" in demo.output and not (tmp_path / "demo").exists()
+
+
+def test_options_on_the_command_line_win_over_config_params(tmp_path):
+    np.savez(tmp_path / "d.npz", X=load_digits().data[:100])
+    (tmp_path / "c.toml").write_text("[params]\nepochs = 3\nvalidation_fraction = 0.0\n")
+    runner = CliRunner()
+    args = ["fit", str(tmp_path / "d.npz"), "--config", str(tmp_path / "c.toml"), "--json"]
+    given = runner.invoke(cli, [*args, "-o", str(tmp_path / "a.synthaug"), "--epochs", "1"])
+    assert given.exit_code == 0, given.output
+    assert json.loads(given.stdout)["epochs_run"] == 1
+    from_params = runner.invoke(cli, [*args, "-o", str(tmp_path / "b.synthaug")])
+    assert json.loads(from_params.stdout)["epochs_run"] == 3  # [params] still beats the option's default
+
+
+def test_a_model_file_with_a_damaged_description_is_named(tmp_path):
+    import zipfile
+
+    d = load_digits()
+    np.savez(tmp_path / "d.npz", X=d.data[:100])
+    assert CliRunner().invoke(cli, ["fit", str(tmp_path / "d.npz"), "-o", str(tmp_path / "m.synthaug"),
+                                    "--epochs", "1", "-q"]).exit_code == 0
+    with zipfile.ZipFile(tmp_path / "m.synthaug") as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    meta = json.loads(members["synthaug.json"])
+    for name, edit, expected in (("nostate", lambda m: m.pop("state"), "lacks 'state'"),
+                                 ("badparam", lambda m: m["params"].update(latent_dim="eight"), "latent_dim")):
+        changed = json.loads(json.dumps(meta))
+        edit(changed)
+        with zipfile.ZipFile(tmp_path / f"{name}.synthaug", "w") as archive:
+            for member, data in members.items():
+                archive.writestr(member, json.dumps(changed) if member == "synthaug.json" else data)
+        result = CliRunner().invoke(cli, ["generate", str(tmp_path / f"{name}.synthaug"), "-n", "2",
+                                          "-o", str(tmp_path / name)])
+        assert result.exit_code == 1 and "is damaged: its synthaug.json does not describe a fitted VAE" in result.output
+        assert expected in result.output and "Traceback" not in result.output

@@ -173,3 +173,17 @@ def test_detect_names_images_in_nested_class_folders(tmp_path):
     assert result.exit_code == 0, result.output
     names = [r["file"] for r in read_csv(tmp_path / "out" / "scores.csv")]
     assert names == [f"a/sub/{i}.png" for i in range(6)] + [f"b/{i}.png" for i in range(6)]
+
+
+def test_detect_resizes_mixed_sizes_as_its_error_advises(folders, fitted_run, tmp_path):
+    mixed = tmp_path / "mixed-sizes"
+    d = load_digits()
+    write_pngs(mixed, d.images[d.target == 0][130:134], "zero")
+    Image.fromarray((np.kron(d.images[1], np.ones((2, 2))) * 15).astype(np.uint8)).save(mixed / "big.png")
+    refused = CliRunner().invoke(cli, ["detect", str(mixed), "-o", str(tmp_path / "a"), "--model",
+                                       str(fitted_run / "detector.synthaug-detector")])
+    assert refused.exit_code == 1 and "--resize HxW" in refused.output
+    resized = CliRunner().invoke(cli, ["detect", str(mixed), "-o", str(tmp_path / "b"), "--model",
+                                       str(fitted_run / "detector.synthaug-detector"), "--resize", "8x8", "-q"])
+    assert resized.exit_code == 0, resized.output
+    assert len(read_csv(tmp_path / "b" / "scores.csv")) == 5

@@ -109,3 +109,34 @@ def test_evaluate_names_a_test_set_without_labels(files, tmp_path):
     result = CliRunner().invoke(cli, ["evaluate", str(files / "digits.npz"), str(files / "tiny.synthaug"),
                                       "--test", str(tmp_path / "unlabelled.npy"), "-o", str(tmp_path / "r.png")])
     assert result.exit_code == 1 and "digits.npz has labels but unlabelled.npy has none" in result.output
+
+
+def test_evaluate_refuses_a_report_inside_an_input_folder(files, tmp_path):
+    real = tmp_path / "real"
+    (real / "zero").mkdir(parents=True)
+    for i, image in enumerate(load_digits().images[:12]):
+        Image.fromarray((image * 15).astype(np.uint8)).save(real / "zero" / f"{i}.png")
+    inside = CliRunner().invoke(cli, ["evaluate", str(real), str(real), "-o", str(real / "zero" / "report.png")])
+    assert inside.exit_code == 2 and "is inside the input folder REAL" in inside.output
+    metrics = CliRunner().invoke(cli, ["evaluate", str(files / "digits.npz"), str(real), "-o", str(tmp_path / "r.png"),
+                                       "--metrics", str(real / "m.json")])
+    assert metrics.exit_code == 2 and "--metrics" in metrics.output
+    assert sorted(p.name for p in real.rglob("*") if p.is_file()) == sorted(f"{i}.png" for i in range(12))
+
+
+def test_evaluate_leaves_out_an_augment_folders_real_copies(tmp_path):
+    digits = load_digits()
+    real, out = tmp_path / "real", tmp_path / "augmented"
+    for label in (0, 1):
+        (real / str(label)).mkdir(parents=True)
+        for i, image in enumerate(digits.images[digits.target == label][:20]):
+            Image.fromarray((image * 15).astype(np.uint8)).save(real / str(label) / f"{i}.png")
+    made = CliRunner().invoke(cli, ["augment", str(real), "-o", str(out), "--epochs", "1", "-n", "12", "-q"])
+    assert made.exit_code == 0, made.output
+    result = CliRunner().invoke(cli, ["evaluate", str(real), str(out), "-o", str(tmp_path / "r.png"), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["info"]["n_synthetic"] == 12  # not 12 + the 40 real copies
+    assert report["metrics"]["exact_copy_share"] < 0.5
+    noted = CliRunner().invoke(cli, ["evaluate", str(real), str(out), "-o", str(tmp_path / "r2.png")])
+    assert "left out 40 real image(s)" in noted.stderr

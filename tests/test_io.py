@@ -143,3 +143,59 @@ def test_write_samples_names_a_generate_tuple(tmp_path):
     with pytest.raises(TypeError, match=r"write_samples\(X, out_dir, y=y\)"):
         write_samples((X, np.array([0, 1])), tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("label, why", [("N/A", "path separator"), ("../up", "path separator"),
+                                        ("", "it is empty"), ("..", "names a folder that already exists"),
+                                        (".hidden", "hidden")])
+def test_labels_that_cannot_be_folder_names_are_refused_before_writing(tmp_path, camera, label, why):
+    from synthaug.io import write_samples
+
+    X = np.stack([camera, camera])
+    out = tmp_path / "out"
+    with pytest.raises(ValueError, match=f"label {label!r} cannot name a class folder .*{why}"):
+        write_samples(X, out, y=np.array(["ok", label]))
+    assert not out.exists() and not any(tmp_path.iterdir())
+
+
+def test_an_interrupted_write_leaves_no_samples_behind(tmp_path, camera, monkeypatch):
+    from synthaug import io as sio
+
+    real_write = sio.atomic_write_bytes
+    calls = []
+
+    def interrupted(path, data):
+        calls.append(path)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real_write(path, data)
+
+    monkeypatch.setattr(sio, "atomic_write_bytes", interrupted)
+    (tmp_path / "kept").mkdir()
+    (tmp_path / "kept" / "mine.txt").write_text("user file")
+    for out, existed in ((tmp_path / "new", False), (tmp_path / "kept", True)):
+        calls.clear()
+        with pytest.raises(KeyboardInterrupt):
+            sio.write_samples(np.stack([camera] * 4), out, y=np.array([0, 1, 0, 1]), overwrite=True)
+        assert len(calls) == 3
+        left = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*"))
+        assert left == ["kept", "kept/mine.txt"]  # no PNG, no class folder, no .part file
+
+
+def test_hidden_files_and_upper_case_suffixes(tmp_path, camera):
+    (tmp_path / "a").mkdir()
+    Image.fromarray(camera).save(tmp_path / "a" / "1.png")
+    (tmp_path / "._1.png").write_bytes(b"\x00\x05\x16\x07AppleDouble")  # a Mac's resource fork
+    (tmp_path / "a" / "._1.png").write_bytes(b"\x00\x05\x16\x07AppleDouble")
+    ds = read_data(tmp_path)
+    assert ds.class_names == ["a"] and len(ds.X) == 1 and not ds.skipped
+    with open(tmp_path / "DIGITS.NPZ", "wb") as fh:  # np.savez would append .npz to the name
+        np.savez(fh, X=np.zeros((3, 4)))
+    assert read_data(tmp_path / "DIGITS.NPZ").X.shape == (3, 4)
+
+
+def test_mixed_channel_counts_name_a_file_of_each(tmp_path, camera):
+    Image.fromarray(camera).save(tmp_path / "grey.png")
+    Image.fromarray(np.stack([camera] * 3, -1)).save(tmp_path / "colour.png")
+    with pytest.raises(ValueError, match=r"mix channel counts \(\(64, 64\): grey.png, \(64, 64, 3\): colour.png;"):
+        read_data(tmp_path)
