@@ -570,15 +570,22 @@ def evaluate(real, synthetic, output, n_samples, test_data, seed, resize, log_li
     if shape != real_shape:
         _fail(f"{what} samples of shape {shape}, but {real.name} holds samples of shape {real_shape}; "
               "real and synthetic samples must have the same shape")
+    import warnings
+
     try:
-        report = run_evaluation(
-            source, real_ds.X, _match_labels(real_ds.y, like),
-            X_test=None if test_ds is None else test_ds.X,
-            y_test=None if test_ds is None else _match_labels(test_ds.y, like),
-            n_samples=n_samples, log_likelihood=log_likelihood, random_state=seed,
-        )
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            report = run_evaluation(
+                source, real_ds.X, _match_labels(real_ds.y, like),
+                X_test=None if test_ds is None else test_ds.X,
+                y_test=None if test_ds is None else _match_labels(test_ds.y, like),
+                n_samples=n_samples, log_likelihood=log_likelihood, random_state=seed,
+            )
     except ValueError as exc:
         _fail(str(exc))
+    if not quiet:  # each once, as a message rather than Python's warning with its source line
+        for message in dict.fromkeys(str(w.message) for w in caught):
+            click.echo(f"warning: {message}", err=True)
     report.plot(output, overwrite=overwrite)
     written = [str(output)]
     if metrics_path is not None:

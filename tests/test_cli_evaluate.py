@@ -140,3 +140,16 @@ def test_evaluate_leaves_out_an_augment_folders_real_copies(tmp_path):
     assert report["metrics"]["exact_copy_share"] < 0.5
     noted = CliRunner().invoke(cli, ["evaluate", str(real), str(out), "-o", str(tmp_path / "r2.png")])
     assert "left out 40 real image(s)" in noted.stderr
+
+
+def test_evaluate_states_each_warning_once_and_quiet_silences_them(files, tmp_path):
+    d = load_digits()
+    np.savez(tmp_path / "few.npz", X=d.images[:40], y=d.target[:40] % 2)
+    args = ["evaluate", str(tmp_path / "few.npz"), str(tmp_path / "few.npz")]
+    loud = CliRunner().invoke(cli, [*args, "-o", str(tmp_path / "a.png")])
+    assert loud.exit_code == 0, loud.output
+    lines = [line for line in loud.stderr.splitlines() if line.startswith("warning: ")]
+    assert lines and len(lines) == len(set(lines)) and "Fréchet distance is unreliable" in loud.stderr
+    assert "UserWarning" not in loud.stderr
+    quiet = CliRunner().invoke(cli, [*args, "-o", str(tmp_path / "b.png"), "-q"])
+    assert quiet.exit_code == 0 and quiet.stderr == ""
