@@ -364,20 +364,24 @@ class ReconstructionAnomalyDetector(OutlierMixin, BaseEstimator):
         self.anomaly_score_ = (auto_score(self.input_shape_, self.generator_) if self.anomaly_score == "auto"
                                else self.anomaly_score)
         scores = self._score(X)
-        if not np.isfinite(scores).all():
-            bad = int((~np.isfinite(scores)).sum())
+        finite = np.isfinite(scores)
+        # A few -inf scores (e.g. a contaminating sample under the likelihood) still leave a threshold;
+        # NaN or a quantile among the -inf ones do not.
+        with np.errstate(invalid="ignore"):
+            if self.contamination == "auto":
+                low, median = np.quantile(scores, [_AUTO_QUANTILE, 0.5])
+                offset = float(low - _AUTO_MARGIN * (median - low))
+            else:
+                offset = float(np.percentile(scores, 100.0 * self.contamination))
+        if np.isnan(scores).any() or not np.isfinite(offset):
             raise ValueError(
-                f"the fitted {type(self.generator_).__name__} scores {bad} of {len(scores)} training samples as "
-                f"-inf or NaN (anomaly_score={self.anomaly_score_!r}), so no threshold can be set: its fit is "
-                "degenerate (e.g. PCA with about as many components as samples); use more samples, a smaller "
-                "model or another anomaly_score"
+                f"the fitted {type(self.generator_).__name__} scores {int((~finite).sum())} of {len(scores)} training "
+                f"samples as -inf or NaN (anomaly_score={self.anomaly_score_!r}), so no threshold can be set: its "
+                "fit is degenerate (e.g. PCA with about as many components as samples); use more samples, a "
+                "smaller model or another anomaly_score"
             )
         self._offset_top_k = float(self.top_k)
-        if self.contamination == "auto":
-            low, median = np.quantile(scores, [_AUTO_QUANTILE, 0.5])
-            self.offset_ = float(low - _AUTO_MARGIN * (median - low))
-        else:
-            self.offset_ = float(np.percentile(scores, 100.0 * self.contamination))
+        self.offset_ = offset
         return self
 
     def _new_generator(self, generator):
@@ -569,7 +573,7 @@ class ReconstructionAnomalyDetector(OutlierMixin, BaseEstimator):
         R = self._reconstruct(Xv)
         E = self._error_map(Xv, R)
         scores = self._score(Xv)
-        flags = np.where(scores < self.offset_, "outlier", "inlier")
+        flags = np.where(scores >= self.offset_, "inlier", "outlier")  # NaN: outlier, as in predict
         if self._is_image:
             fig = self._plot_images(Figure, Xv, R, E, scores, flags, cmap)
         else:

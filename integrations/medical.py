@@ -306,6 +306,10 @@ def _warn_uneven_gaps(series_uid: str, root: Path, gaps: np.ndarray, files) -> N
                   UserWarning, stacklevel=4)
 
 
+class _NotOneVolumeError(ValueError):
+    """A series whose slices do not stack into one volume (mixed shapes, planes or spacings)."""
+
+
 def _check_same_geometry(series_uid: str, root: Path, members) -> None:
     """Refuse a series whose slices lie in different planes or have different pixel spacings
     (e.g. a three-plane localizer): stacked, they would not form a volume."""
@@ -319,7 +323,7 @@ def _check_same_geometry(series_uid: str, root: Path, members) -> None:
             if reference is None:
                 reference_file, reference = f, value
             elif value.shape != reference.shape or not np.allclose(value, reference, atol=1e-4):
-                raise ValueError(
+                raise _NotOneVolumeError(
                     f"series {series_uid} in {root} mixes slice {what}: {Path(reference_file).name} has "
                     f"{keyword} {reference.tolist()} but {Path(f).name} has {value.tolist()} (e.g. a "
                     "localizer in several planes); its slices do not form one volume: read them one at a time"
@@ -350,8 +354,8 @@ def _series_image(series_uid: str, members, skipped, root: Path) -> MedicalImage
         headers.append(ds)
     shapes = {a.shape[1:] for a in arrays}
     if len(shapes) > 1:
-        raise ValueError(f"series {series_uid} in {root} mixes slice shapes {sorted(shapes)}; "
-                         "read its files one at a time")
+        raise _NotOneVolumeError(f"series {series_uid} in {root} mixes slice shapes {sorted(shapes)}; "
+                                 "read its files one at a time")
     array = np.concatenate(arrays).astype(np.result_type(*arrays), copy=False)
     first = headers[0]
     pixel_spacing = [float(v) for v in first.get("PixelSpacing", []) or []]
@@ -446,10 +450,25 @@ def read_dicom_series(path) -> list[MedicalImage]:
         If a file's pixel data cannot be decoded here (a compression without an installed decoder,
         a truncated file); a series is never returned with slices missing.
     ValueError
-        If there is no DICOM image, or a series mixes slice shapes.
+        If there is no DICOM image, or no series whose slices form one volume.
+
+    Warns
+    -----
+    UserWarning
+        For each series left out because its slices do not form one volume: they mix shapes,
+        orientations or pixel spacings (e.g. a localizer in three planes beside the scan).
     """
     groups, skipped = _group_series(Path(path))
-    images = [_series_image(uid, members, skipped, Path(path)) for uid, members in groups.items()]
+    images, left_out = [], []
+    for uid, members in groups.items():
+        try:
+            images.append(_series_image(uid, members, skipped, Path(path)))
+        except _NotOneVolumeError as exc:
+            left_out.append(str(exc))
+    if not images:
+        raise ValueError("; ".join(left_out))
+    for reason in left_out:
+        warnings.warn(f"{reason}; left out of read_dicom_series", UserWarning, stacklevel=2)
     return sorted(images, key=lambda im: -len(im.array))
 
 
@@ -1136,7 +1155,7 @@ class MedicalAugmenter(BaseEstimator):
     stride : int, default=None
         Step between training patches; ``None``: half the patch size.
     intensity : str, transformer or None, default="auto"
-        ``"auto"``: the soft-tissue :class:`CTWindow` for CT, a 1–99 %
+        ``"auto"``: the soft-tissue :class:`CTWindow` for CT in Hounsfield units, a 1–99 %
         :class:`PercentileNormalizer` otherwise; a preset name (``"lung"``, ``"soft_tissue"``,
         ...), ``"percentile"``, ``None`` (physical units as they are), or a transformer with
         ``inverse_transform`` (cloned and fitted unless ``prefit=True``).
@@ -1229,8 +1248,9 @@ class MedicalAugmenter(BaseEstimator):
         slices = _check_values(slices, "X" if image is None or image.path is None else str(image.path))
         if self.patch_size is not None:
             _pair(self.patch_size, "patch_size")
+        # a preset is a window in HU; a CTWindow(preset=None, center=..., width=...) may be the user's own units
         is_window = (isinstance(self.intensity, str) and self.intensity in WINDOW_PRESETS) \
-            or isinstance(self.intensity, CTWindow)
+            or (isinstance(self.intensity, CTWindow) and self.intensity.preset is not None)
         if is_window and image is not None and image.format == "dicom" and image.units != "HU":
             # A NIfTI's units are unknown (a CT volume is often in HU); a DICOM says what it holds.
             raise ValueError(f"intensity={self.intensity!r} is a CT window in Hounsfield units, but this "

@@ -573,8 +573,7 @@ def evaluate(real, synthetic, output, n_samples, test_data, seed, resize, log_li
     import warnings
 
     try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
+        with warnings.catch_warnings(record=True) as caught:  # the filters in force still apply
             report = run_evaluation(
                 source, real_ds.X, _match_labels(real_ds.y, like),
                 X_test=None if test_ds is None else test_ds.X,
@@ -842,7 +841,7 @@ def detect(data, output, model_path, train_path, score, contamination, top_k, ep
     except ValueError as exc:
         _fail(f"DIR: {exc}")
     decision = scores - detector.offset_
-    flagged = np.flatnonzero(decision < 0)
+    flagged = np.flatnonzero(~(decision >= 0))  # NaN: outlier, as in predict
     is_image = ds.X.ndim >= 3
     mapped = flagged[np.argsort(scores[flagged], kind="stable")][:max_maps] if is_image else []
     from synthaug.io import listed_outputs
@@ -861,7 +860,7 @@ def detect(data, output, model_path, train_path, score, contamination, top_k, ep
     writer.writerow(["file", "label", "score", "decision", "outlier", "heatmap"])
     for i, name in enumerate(names):
         label = "" if ds.y is None else ds.y[i]
-        writer.writerow([name, label, f"{scores[i]:.6g}", f"{decision[i]:.6g}", int(decision[i] < 0),
+        writer.writerow([name, label, f"{scores[i]:.6g}", f"{decision[i]:.6g}", int(not decision[i] >= 0),
                          heatmaps.get(i, "")])
     atomic_write_bytes(output / "scores.csv", table.getvalue().encode())
     written = ["scores.csv"] + (["maps/"] if heatmaps else [])

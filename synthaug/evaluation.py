@@ -881,7 +881,9 @@ def evaluate(generator, X, y=None, *, X_test=None, y_test=None, n_samples: int |
 
     if log_likelihood:
         conditional = getattr(generator, "classes_", None) is not None and y_hold is not None
-        scored = X_hold if encoder is None else encoder.inverse_transform(X_hold)  # the table as fitted
+        # a generator fitted on a DataFrame scores the table; one fitted on arrays, the numbers
+        as_table = encoder is not None and getattr(generator, "tabular_encoder_", None) is not None
+        scored = encoder.inverse_transform(X_hold) if as_table else X_hold
         scores = generator.score_samples(scored, y_hold) if conditional else generator.score_samples(scored)
         dims = int(np.prod(X.shape[1:])) if encoder is None else len(encoder.columns_)
         result["bits_per_dim"] = float(-np.mean(scores) / (dims * math.log(2)))

@@ -42,19 +42,31 @@ class DatasetLayout:
         return self.batches(dataset).map(with_bucket, num_parallel_calls=tf.data.AUTOTUNE)
 
 
-def _batched_by_pipeline(dataset) -> bool:
-    """Whether the nearest ``batch``/``unbatch`` up the pipeline batches: ``batch(drop_remainder=True)``
-    gives a known batch size, so (50, 8, 8) could be 50 digits or one 50×8 image of 8 channels.
+# Steps that keep a dataset's elements whole (they may change values, not what an element is).
+_ELEMENT_PRESERVING = ("Prefetch", "Map", "Cache", "Shuffle", "Repeat", "Take", "Skip", "Filter", "Options",
+                       "AssertCardinality", "Shard", "IgnoreErrors", "Snapshot")
+_ELEMENT_CHANGING = ("FlatMap", "Interleave", "Unbatch", "Window", "Scan", "GroupBy", "Rebatch", "Zip",
+                     "Concatenate")
 
-    Follows tf.data's private ``_input_dataset`` links (``map``, ``prefetch``, ``shuffle``, ...);
-    False where the chain is not known (``zip``, ``from_tensors``), leaving the shape rule.
+
+def _batched_by_pipeline(dataset, leading: int) -> bool:
+    """Whether the pipeline ends in ``batch(leading, drop_remainder=True)``, followed only by
+    steps that keep elements whole: such a batch has a known size, so (50, 8, 8) could be 50
+    digits or one 50×8 image of 8 channels, and only the pipeline tells them apart.
+
+    Follows tf.data's private ``_input_dataset`` links; False wherever the chain is not known.
     """
     for _ in range(1000):
         name = type(dataset).__name__
-        if "Unbatch" in name:
+        if any(step in name for step in _ELEMENT_CHANGING):
             return False
         if "Batch" in name:  # _BatchDataset, _PaddedBatchDataset, _ParallelBatchDataset
-            return True
+            try:
+                return bool(dataset._drop_remainder) and int(dataset._batch_size) == leading
+            except (AttributeError, TypeError, ValueError):
+                return False
+        if not any(step in name for step in _ELEMENT_PRESERVING):
+            return False
         dataset = getattr(dataset, "_input_dataset", None)
         if dataset is None:
             return False
@@ -84,7 +96,7 @@ def dataset_layout(dataset) -> DatasetLayout:
         batched = y_spec.shape.rank == 1
     else:
         batched = shape.rank == 4 or (shape.rank >= 2 and shape[0] is None) or (
-            shape.rank >= 2 and _batched_by_pipeline(dataset))
+            shape.rank >= 2 and _batched_by_pipeline(dataset, shape[0]))
     sample = shape[1:] if batched else shape
     if not 1 <= sample.rank <= 3 or not sample.is_fully_defined():
         raise ValueError(

@@ -352,12 +352,25 @@ def test_a_changed_score_is_not_thresholded_with_the_old_offset(zeros_detector, 
     assert set(det.predict(X_test[:5])) <= {-1, 1}
 
 
+class FirstRowImpossiblePCA(PCA):
+    """PCA whose likelihood calls the first row of every call impossible (-inf)."""
+
+    def score_samples(self, X):
+        scores = super().score_samples(X)
+        scores[0] = -np.inf
+        return scores
+
+
 def test_a_degenerate_fit_is_refused_and_unscorable_samples_are_outliers():
     X, y = load_breast_cancer(return_X_y=True)
     benign = X[y == 1]
     # PCA keeping about every direction of 10 rows: its likelihood of the training rows is -inf
     with pytest.raises(ValueError, match="scores 10 of 10 training samples as -inf or NaN"):
         ReconstructionAnomalyDetector(PCA(n_components=9)).fit(benign[:10])
+    # one impossible training sample still leaves a threshold among the others
+    one = ReconstructionAnomalyDetector(FirstRowImpossiblePCA(n_components=2), anomaly_score="likelihood",
+                                        contamination=0.1).fit(benign[:100])
+    assert np.isfinite(one.offset_) and one.predict(benign[:3])[0] == -1
     det = ReconstructionAnomalyDetector(PCA(n_components=2)).fit(benign[:100])
     det.score_samples = lambda X: np.array([np.nan, det.offset_ + 1.0])  # a generator returning NaN
     np.testing.assert_array_equal(det.predict(benign[:2]), [-1, 1])

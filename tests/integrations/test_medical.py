@@ -401,6 +401,16 @@ def test_a_series_mixing_planes_or_pixel_spacings_is_refused(tmp_path):
     with pytest.raises(ValueError, match=r"mixes slice pixel spacings: s0.dcm has PixelSpacing \[0.66, 0.66\] "
                                          r"but s2.dcm has \[1.5, 1.5\]"):
         read_dicom(spacings)
+    # a study folder holding a scan beside such a localizer: the scan is read, the localizer left out
+    _ct_series(planes, [20, 25, 30])
+    with pytest.warns(UserWarning, match="mixes slice orientations.*left out of read_dicom_series"):
+        (scan,) = read_dicom_series(planes)
+    assert scan.array.shape[0] == 3 and scan.spacing[0] == 5.0
+    localizer = str(pydicom.dcmread(planes / "s0.dcm").SeriesInstanceUID)
+    with pytest.raises(ValueError, match="mixes slice orientations"):
+        read_dicom(planes, series_uid=localizer)  # asked for by name: refused
+    with pytest.raises(ValueError, match="mixes slice pixel spacings"):
+        read_dicom_series(spacings)  # no series left
 
 
 def test_rt_dose_frames_with_decreasing_offsets_come_back_ascending(tmp_path):

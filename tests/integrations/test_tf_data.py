@@ -366,3 +366,10 @@ def test_static_batches_without_labels_count_as_batches(unconditional):
     unbatched = augment(ds.unbatch(), unconditional, ratio=0.5, seed=0)
     assert unbatched.element_spec.shape == (8, 8) and len(unbatched) == 400
     assert augment(tf.data.Dataset.from_tensor_slices(X[:100]), unconditional, seed=0).cardinality() == 100
+    # steps after the batch that make single examples again are not batches
+    from synthaug.models.streamed import dataset_layout
+
+    split = tf.data.Dataset.from_tensor_slices(X[:40]).batch(10, drop_remainder=True)
+    for single in (split.flat_map(tf.data.Dataset.from_tensor_slices), split.map(lambda x: x[0]), split.unbatch()):
+        layout = dataset_layout(single)
+        assert not layout.batched and layout.sample_shape == (8, 8)
