@@ -113,6 +113,8 @@ def augment(dataset: tf.data.Dataset, generator, ratio: float = 0.5, labels="kee
         raise ValueError(f"chunk_size must be a positive integer; got {chunk_size!r}")
     if seed is not None and not isinstance(seed, numbers.Integral):
         raise TypeError(f"seed must be an int or None; got {type(seed).__name__}")
+    if not isinstance(jit_compile, (bool, np.bool_)):
+        raise TypeError(f"jit_compile must be True or False; got {jit_compile!r}")
     generator._sampling_model(precision)  # checks precision for this family
     layout = dataset_layout(dataset)
     _check_shape(layout.sample_shape, generator)

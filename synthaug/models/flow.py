@@ -30,7 +30,7 @@ from synthaug._param_validation import (
     PositiveInts,
 )
 from synthaug.base import GenerativeEstimator
-from synthaug.models.training import BuiltModelMixin, fit_model, sample_rows
+from synthaug.models.training import BuiltModelMixin, batch_mean, batch_weight, fit_model, sample_rows
 
 tfb = tfp.bijectors
 tfd = tfp.distributions
@@ -360,7 +360,7 @@ class FlowModel(BuiltModelMixin, keras.Model):
             x = self.dequantise(x)
         elif training and self.noise_std:
             x = x + self.noise_std * keras.random.normal(ops.shape(x), seed=self.seed_generator)
-        return -ops.mean(self.log_prob(x, labels))
+        return -batch_mean(self.log_prob(x, labels))
 
     @property
     def metrics(self):
@@ -371,11 +371,11 @@ class FlowModel(BuiltModelMixin, keras.Model):
             loss = self._loss(data, training=True)
         grads = tape.gradient(loss, self.trainable_variables)
         self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
-        self.loss_tracker.update_state(loss)
+        self.loss_tracker.update_state(loss, sample_weight=batch_weight(data))
         return self.step_logs()
 
     def test_step(self, data):
-        self.loss_tracker.update_state(self._loss(data))
+        self.loss_tracker.update_state(self._loss(data), sample_weight=batch_weight(data))
         return self.step_logs()
 
     def call(self, inputs, training=False):

@@ -483,6 +483,12 @@ class GAN(GenerativeEstimator):
         tiny data sets so that one epoch is at least one step."""
         n = len(Z)
         b = max(1, min(self.batch_size, n // self.n_critic))
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        if b < replicas:  # each replica splits its slice into n_critic critic batches of b / replicas
+            raise ValueError(
+                f"GAN trains on {b} samples per critic step (batch_size={self.batch_size}, {n} training samples), "
+                f"fewer than the {replicas} replicas of the tf.distribute strategy: each replica needs at least "
+                f"one; use batch_size >= {replicas} and at least {replicas * self.n_critic} training samples")
         per_step = b * self.n_critic
         if isinstance(Z, StreamedData):
             return Z.batches(per_step, shuffle_seed=seed, repeat=True, drop_remainder=True), max(1, n // per_step)

@@ -35,7 +35,7 @@ from synthaug._param_validation import (
     Options,
 )
 from synthaug.base import GenerativeEstimator
-from synthaug.models.training import fit_model, validation_size
+from synthaug.models.training import BuiltModelMixin, batch_mean, batch_weight, fit_model, validation_size
 
 _LOG_SCALE_MIN = -7.0  # PixelCNN++'s floor on the logistic log-scales
 _MAX_SOFTMAX_AUTO = 8  # likelihood="auto": a softmax up to this many levels, the logistic mixture above
@@ -206,7 +206,7 @@ class OutputHead(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="synthaug")
-class PixelCNNModel(keras.Model):
+class PixelCNNModel(BuiltModelMixin, keras.Model):
     """Gated PixelCNN over integer levels ``0..n_levels-1`` of images ``(H, W, C)``.
 
     ``likelihood`` is ``"categorical"`` (a softmax over the levels per channel) or ``"logistic"``
@@ -406,7 +406,7 @@ class PixelCNNModel(keras.Model):
     # -- Keras hooks -------------------------------------------------------------------------------
     def _loss(self, data, training):
         x, labels = data if isinstance(data, (tuple, list)) else (data, None)
-        return -ops.mean(self.level_log_prob(x, self.params(x, labels, training=training)))
+        return -batch_mean(self.level_log_prob(x, self.params(x, labels, training=training)))
 
     @property
     def metrics(self):
@@ -420,12 +420,12 @@ class PixelCNNModel(keras.Model):
         average = self.__dict__.get("_polyak")
         if average is not None:
             average.update(self.trainable_variables)
-        self.loss_tracker.update_state(loss)
-        return {m.name: m.result() for m in self.metrics}
+        self.loss_tracker.update_state(loss, sample_weight=batch_weight(data))
+        return self.step_logs()
 
     def test_step(self, data):
-        self.loss_tracker.update_state(self._loss(data, training=False))
-        return {m.name: m.result() for m in self.metrics}
+        self.loss_tracker.update_state(self._loss(data, training=False), sample_weight=batch_weight(data))
+        return self.step_logs()
 
     def call(self, inputs, training=False):
         x, labels = inputs if isinstance(inputs, (tuple, list)) else (inputs, None)

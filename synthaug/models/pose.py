@@ -122,26 +122,38 @@ def register(images, templates, *, penalty, steps, learning_rate, batch_size):
 
     Minimises, per image, the mean squared difference between the warped image and its template
     plus ``penalty`` times the squared norm of the pose (which keeps a poor match from folding
-    the image away), with Adam, ``batch_size`` images at a time. Returns the poses and the mean
-    squared difference after registration.
-    """
-    poses, errors = [], []
-    for start in range(0, len(images), batch_size):
-        chunk = tf.constant(images[start:start + batch_size])
-        target = tf.constant(templates[start:start + batch_size])
-        pose = tf.Variable(tf.zeros((len(chunk), POSE_DIM)))
-        optimizer = keras.optimizers.Adam(learning_rate)
+    the image away), with Adam (Keras' update rule and defaults), ``batch_size`` images at a
+    time. Returns the poses and the mean squared difference after registration.
 
-        @tf.function
-        def step(chunk=chunk, target=target, pose=pose, optimizer=optimizer):
+    The poses and Adam's moments are tensors carried through one compiled loop, not variables:
+    a caller's ``tf.distribute`` scope would make variables distributed, which an update outside
+    ``strategy.run`` cannot assign. Registration is per image, so it gains nothing from replicas.
+    """
+    beta_1, beta_2, epsilon = 0.9, 0.999, 1e-7
+
+    @tf.function(reduce_retracing=True)
+    def optimise(chunk, target):
+        pose = tf.zeros((tf.shape(chunk)[0], POSE_DIM))
+        m, v = tf.zeros_like(pose), tf.zeros_like(pose)
+        error = tf.zeros((tf.shape(chunk)[0],))
+        for t in tf.range(1, steps + 1):
             with tf.GradientTape() as tape:
+                tape.watch(pose)
                 error = tf.reduce_mean(tf.square(warp(chunk, pose_matrices(pose)) - target), axis=[1, 2, 3])
                 loss = tf.reduce_sum(error + penalty * tf.reduce_sum(tf.square(pose), axis=1))
-            optimizer.apply_gradients([(tape.gradient(loss, pose), pose)])
-            return error
+            gradient = tape.gradient(loss, pose)
+            m = m + (gradient - m) * (1 - beta_1)
+            v = v + (tf.square(gradient) - v) * (1 - beta_2)
+            step = tf.cast(t, tf.float32)
+            alpha = learning_rate * tf.sqrt(1 - beta_2 ** step) / (1 - beta_1 ** step)
+            pose = pose - m * alpha / (tf.sqrt(v) + epsilon)
+        # the error of the last step's pose, as the variable-based loop reported it
+        return pose, error
 
-        for _ in range(steps):
-            error = step()
+    poses, errors = [], []
+    for start in range(0, len(images), batch_size):
+        pose, error = optimise(tf.constant(images[start:start + batch_size]),
+                               tf.constant(templates[start:start + batch_size]))
         poses.append(pose.numpy())
         errors.append(error.numpy())
     return np.concatenate(poses), float(np.mean(np.concatenate(errors)))

@@ -91,6 +91,27 @@ def fit_model(estimator, model, Z, codes, rng, seed, callbacks=()) -> dict:
     return {k: [float(v) for v in vals] for k, vals in history.history.items()}
 
 
+def batch_mean(values, axis=None):
+    """``ops.mean`` that gives 0, not NaN, over no examples: under a ``tf.distribute`` strategy a
+    short last batch can leave a replica an empty slice (one example, two replicas), and a NaN
+    there would stop training as diverged. Track such means with ``sample_weight=batch_weight(data)``,
+    so an empty slice counts for nothing."""
+    from keras import ops
+
+    total = ops.sum(values, axis=axis)
+    count = ops.size(values) if axis is None else ops.shape(values)[axis]
+    return total / ops.maximum(ops.cast(count, total.dtype), 1.0)
+
+
+def batch_weight(data):
+    """A batch's weight in the epoch's mean of batch losses: 1, or 0 for a replica's empty slice
+    (features, or (features, labels)). Each batch counts once, as Keras' plain mean does."""
+    from keras import ops
+
+    x = data[0] if isinstance(data, (tuple, list)) else data
+    return ops.cast(ops.shape(x)[0] > 0, "float32")
+
+
 class BuiltModelMixin:
     """``MultiWorkerMirroredStrategy`` support for synthaug's Keras models.
 

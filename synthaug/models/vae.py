@@ -13,7 +13,7 @@ from sklearn.utils.validation import check_is_fitted
 from synthaug._param_validation import FRACTION, NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, VERBOSE, Options, PositiveInts
 from synthaug.base import GenerativeEstimator
 from synthaug.models.networks import MLP, ConvDecoder, ConvEncoder
-from synthaug.models.training import BuiltModelMixin, fit_model
+from synthaug.models.training import BuiltModelMixin, batch_mean, batch_weight, fit_model
 
 _LOG_2PI = math.log(2.0 * math.pi)
 
@@ -117,10 +117,10 @@ class VAEModel(BuiltModelMixin, keras.Model):
             # Free bits (Kingma et al., 2016): each latent dimension's KL counts at least
             # free_bits nats, so the encoder is not pushed to switch dimensions off. It is
             # defined on the ELBO, so the importance samples are averaged, not log-mean-exp'd.
-            kl_term = ops.sum(ops.maximum(ops.mean(kl_per_dim, 0), self.free_bits))
-            return -ops.mean(ll) + kl_weight * kl_term, ops.mean(kl)
+            kl_term = ops.sum(ops.maximum(batch_mean(kl_per_dim, 0), self.free_bits))
+            return -batch_mean(ll) + kl_weight * kl_term, batch_mean(kl)
         bound = ops.logsumexp(lw, axis=0) - math.log(self.n_importance)
-        return -ops.mean(bound), ops.mean(kl)
+        return -batch_mean(bound), batch_mean(kl)
 
     def compiled_decode(self):
         """``decode`` as a cached ``tf.function`` (twice as fast as eager calls when sampling)."""
@@ -145,14 +145,14 @@ class VAEModel(BuiltModelMixin, keras.Model):
             loss, kl = self._objective(data, training=True)
         grads = tape.gradient(loss, self.trainable_variables)
         self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
-        self.loss_tracker.update_state(loss)
-        self.kl_tracker.update_state(kl)
+        self.loss_tracker.update_state(loss, sample_weight=batch_weight(data))
+        self.kl_tracker.update_state(kl, sample_weight=batch_weight(data))
         return self.step_logs()
 
     def test_step(self, data):
         loss, kl = self._objective(data, training=False)
-        self.loss_tracker.update_state(loss)
-        self.kl_tracker.update_state(kl)
+        self.loss_tracker.update_state(loss, sample_weight=batch_weight(data))
+        self.kl_tracker.update_state(kl, sample_weight=batch_weight(data))
         return self.step_logs()
 
     def get_config(self):

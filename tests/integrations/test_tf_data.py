@@ -179,6 +179,8 @@ def test_augment_errors(vae, unconditional):
         augment(tf.data.Dataset.from_tensor_slices({"x": X[:10]}), vae)
     with pytest.raises(ValueError, match="precision"):
         augment(ds, vae, precision="float64")
+    with pytest.raises(TypeError, match="jit_compile must be True or False; got 'yes'"):
+        augment(ds, vae, jit_compile="yes")
 
 
 # -- SyntheticMix ---------------------------------------------------------------------------------------
