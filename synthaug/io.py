@@ -99,6 +99,16 @@ class Dataset:
     left_out: int = 0  # image files left out as listed in a synthaug manifest (its grid not counted)
 
 
+def _fewest_channels(rgba: np.ndarray) -> np.ndarray:
+    """An RGBA image (from LA, palette, CMYK, ... modes) with as few channels as hold all of it:
+    no alpha where it is opaque everywhere, one grey channel where R = G = B. Grey with an opaque
+    alpha, or a grey palette, stays grey; transparency is kept."""
+    arr = rgba if not (rgba[..., 3] == 255).all() else rgba[..., :3]
+    if arr.shape[-1] == 3 and (arr[..., 0] == arr[..., 1]).all() and (arr[..., 1] == arr[..., 2]).all():
+        return arr[..., 0]
+    return arr
+
+
 def _read_image(path: Path, image_size: tuple[int, int] | None = None) -> np.ndarray:
     from PIL import Image
 
@@ -108,10 +118,11 @@ def _read_image(path: Path, image_size: tuple[int, int] | None = None) -> np.nda
             raise ValueError("32-bit float images are not supported; save them as 8- or 16-bit images, "
                              "or as a .npy array")
         if img.mode == "1":  # bilevel: grey 0 / 255
-            img = img.convert("L")
-        elif img.mode not in ("L", "I;16", "I;16B", "I", "RGB", "RGBA"):
-            img = img.convert("RGB")
-        arr = np.asarray(img)
+            arr = np.asarray(img.convert("L"))
+        elif img.mode in ("L", "I;16", "I;16B", "I", "RGB", "RGBA"):
+            arr = np.asarray(img)
+        else:
+            arr = _fewest_channels(np.asarray(img.convert("RGBA")))
     if arr.dtype == np.int32:  # mode "I" of 16-bit TIFF/PNG
         if arr.size and (arr.min() < 0 or arr.max() > 65535):
             raise ValueError(f"32-bit integer image with values {arr.min()}..{arr.max()} beyond 16 bits; "
@@ -219,6 +230,15 @@ def read_data(path, image_size: tuple[int, int] | None = None, *,
     n_left_out = sum(f.relative_to(path).as_posix() in counted
                      for f in top_level + [f for _, files in groups for f in files])
     top_level, groups = kept(top_level), [(name, kept(files)) for name, files in groups]
+    if not top_level and not any(files for _, files in groups):
+        # a synthaug output folder of samples PNG cannot hold (generate's samples.npz, augment --format npy)
+        arrays = sorted(name for name in listed_outputs(path) - listed
+                        if Path(name).suffix.lower() in (".npy", ".npz") and (path / name).is_file())
+        if len(arrays) == 1:
+            return read_data(path / arrays[0])
+        if arrays:
+            raise ValueError(f"{path} holds no images but the arrays {arrays} that its manifest.json lists; "
+                             "pass the one you mean")
     class_names = [name for name, files in groups if files]
     if class_names and top_level:
         raise ValueError(f"{path} holds {len(top_level)} image(s) beside its class sub-folders (e.g. "
@@ -236,6 +256,7 @@ def read_data(path, image_size: tuple[int, int] | None = None, *,
                 skipped.append((str(f), f"{type(exc).__name__}: {exc}"))
     if not images:
         raise ValueError(f"{path} holds no readable images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+
     def examples(key) -> str:
         """One file per distinct ``key(image)``, e.g. "(8, 8): a/1.png, (8, 8, 3): b/2.png"."""
         first = {}

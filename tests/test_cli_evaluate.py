@@ -153,3 +153,14 @@ def test_evaluate_states_each_warning_once_and_quiet_silences_them(files, tmp_pa
     assert "UserWarning" not in loud.stderr
     quiet = CliRunner().invoke(cli, [*args, "-o", str(tmp_path / "b.png"), "-q"])
     assert quiet.exit_code == 0 and quiet.stderr == ""
+
+
+def test_evaluate_reads_a_generate_folder_of_arrays(files, tmp_path):
+    out = tmp_path / "generated"
+    assert CliRunner().invoke(cli, ["generate", str(files / "tiny.synthaug"), "-n", "60", "-o", str(out),
+                                    "-q"]).exit_code == 0
+    assert (out / "samples.npz").is_file()  # float digits: no PNGs
+    result = CliRunner().invoke(cli, ["evaluate", str(files / "digits.npz"), str(out), "-o", str(tmp_path / "r.png"),
+                                      "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["info"]["n_synthetic"] == 60

@@ -199,3 +199,37 @@ def test_mixed_channel_counts_name_a_file_of_each(tmp_path, camera):
     Image.fromarray(np.stack([camera] * 3, -1)).save(tmp_path / "colour.png")
     with pytest.raises(ValueError, match=r"mix channel counts \(\(64, 64\): grey.png, \(64, 64, 3\): colour.png;"):
         read_data(tmp_path)
+
+
+def test_grey_with_alpha_and_palettes_keep_the_channels_they_need(tmp_path, camera):
+    opaque = np.stack([camera, np.full_like(camera, 255)], -1)
+    see_through = np.stack([camera, (camera > 100).astype(np.uint8) * 255], -1)
+    for folder, image, mode in (("la", opaque, "LA"), ("la_alpha", see_through, "LA")):
+        (tmp_path / folder).mkdir()
+        Image.fromarray(image, mode).save(tmp_path / folder / "x.png")
+    np.testing.assert_array_equal(read_data(tmp_path / "la").X[0], camera)  # grey stays grey
+    rgba = read_data(tmp_path / "la_alpha").X[0]
+    assert rgba.shape == (64, 64, 4)
+    np.testing.assert_array_equal(rgba[..., 0], camera)
+    np.testing.assert_array_equal(rgba[..., 3], see_through[..., 1])
+    (tmp_path / "palette").mkdir()
+    Image.fromarray(camera).convert("P").save(tmp_path / "palette" / "x.png")  # a grey palette
+    assert read_data(tmp_path / "palette").X.shape == (1, 64, 64)
+
+
+def test_an_output_folder_of_arrays_is_read_through_its_manifest(tmp_path):
+    import json
+
+    out = tmp_path / "out"
+    out.mkdir()
+    np.savez(out / "samples.npz", X=np.arange(24.0).reshape(3, 8), y=np.array([0, 1, 0]))
+    (out / "manifest.json").write_text(json.dumps({"files": [{"path": "samples.npz", "kind": "synthetic"},
+                                                             {"path": "provenance.json", "kind": "provenance"}]}))
+    ds = read_data(out)
+    assert ds.X.shape == (3, 8) and ds.y.tolist() == [0, 1, 0]
+    np.savez(out / "real.npz", X=np.zeros((2, 8)))
+    (out / "manifest.json").write_text(json.dumps({"files": [{"path": "samples.npz", "kind": "synthetic"},
+                                                             {"path": "real.npz", "kind": "real"}]}))
+    with pytest.raises(ValueError, match=r"holds no images but the arrays \['real.npz', 'samples.npz'\]"):
+        read_data(out)
+    assert read_data(out, leave_out=("grid", "real")).X.shape == (3, 8)
