@@ -99,17 +99,37 @@ class Dataset:
     left_out: int = 0  # image files left out as listed in a synthaug manifest (its grid not counted)
 
 
-def _fewest_channels(rgba: np.ndarray) -> np.ndarray:
-    """An RGBA image (from LA, palette, CMYK, ... modes) with as few channels as hold all of it:
-    no alpha where it is opaque everywhere, one grey channel where R = G = B. Grey with an opaque
-    alpha, or a grey palette, stays grey; transparency is kept."""
-    arr = rgba if not (rgba[..., 3] == 255).all() else rgba[..., :3]
-    if arr.shape[-1] == 3 and (arr[..., 0] == arr[..., 1]).all() and (arr[..., 1] == arr[..., 2]).all():
-        return arr[..., 0]
-    return arr
+def _is_grey(rgb: np.ndarray) -> bool:
+    return bool((rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all())
 
 
-def _read_image(path: Path, image_size: tuple[int, int] | None = None) -> np.ndarray:
+def _common_channels(images: list, converted: list) -> list:
+    """Give the images read through RGBA (LA, palette, CMYK, ... modes; ``converted``) one channel
+    count for the whole folder, losing nothing: the count of the folder's other images where
+    they agree on one, else 4 if any is transparent, 1 if all are grey, 3 otherwise. An image
+    that the count would cut (a transparent one among RGB images) keeps RGBA and is refused as
+    a mix by the caller."""
+    native = {1 if im.ndim == 2 else im.shape[-1] for im, c in zip(images, converted) if not c}
+    rgba = [im for im, c in zip(images, converted) if c]
+    if len(native) == 1:
+        target = native.pop()
+    else:
+        opaque = all((im[..., 3] == 255).all() for im in rgba)
+        target = 4 if not opaque else (1 if all(_is_grey(im) for im in rgba) else 3)
+
+    def fit(im):
+        opaque = (im[..., 3] == 255).all()
+        if target == 3 and opaque:
+            return im[..., :3]
+        if target == 1 and opaque and _is_grey(im):
+            return im[..., 0]
+        return im
+
+    return [fit(im) if c else im for im, c in zip(images, converted)]
+
+
+def _read_image(path: Path, image_size: tuple[int, int] | None = None) -> tuple[np.ndarray, bool]:
+    """The image's array and whether it was converted to RGBA (see :func:`_common_channels`)."""
     from PIL import Image
 
     with Image.open(path) as img:
@@ -117,12 +137,15 @@ def _read_image(path: Path, image_size: tuple[int, int] | None = None) -> np.nda
         if img.mode == "F":
             raise ValueError("32-bit float images are not supported; save them as 8- or 16-bit images, "
                              "or as a .npy array")
+        converted = img.mode not in ("1", "L", "I;16", "I;16B", "I", "RGB", "RGBA")
         if img.mode == "1":  # bilevel: grey 0 / 255
             arr = np.asarray(img.convert("L"))
-        elif img.mode in ("L", "I;16", "I;16B", "I", "RGB", "RGBA"):
-            arr = np.asarray(img)
+        elif converted:  # LA, palette, CMYK, ...: all of it, channels settled per folder
+            arr = np.asarray(img.convert("RGBA"))
         else:
-            arr = _fewest_channels(np.asarray(img.convert("RGBA")))
+            arr = np.asarray(img)
+    if not arr.dtype.isnative:  # I;16B: big-endian uint16, as uint16 like every other 16-bit image
+        arr = arr.astype(arr.dtype.newbyteorder("="))
     if arr.dtype == np.int32:  # mode "I" of 16-bit TIFF/PNG
         if arr.size and (arr.min() < 0 or arr.max() > 65535):
             raise ValueError(f"32-bit integer image with values {arr.min()}..{arr.max()} beyond 16 bits; "
@@ -130,7 +153,7 @@ def _read_image(path: Path, image_size: tuple[int, int] | None = None) -> np.nda
         arr = arr.astype(np.uint16)
     if image_size is not None and arr.shape[:2] != tuple(image_size):
         arr = resize_image(arr, image_size)
-    return arr
+    return arr, converted
 
 
 def resize_image(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -245,17 +268,21 @@ def read_data(path, image_size: tuple[int, int] | None = None, *,
                          f"{top_level[0].name}); move them into a class folder, or use a flat folder")
     if not class_names:
         groups, class_names = [(None, top_level)], None
-    images, labels, skipped, read = [], [], [], []
+    images, converted, labels, skipped, read = [], [], [], [], []
     for label, files in groups:
         for f in files:
             try:
-                images.append(_read_image(f, image_size))
+                image, was_converted = _read_image(f, image_size)
+                images.append(image)
+                converted.append(was_converted)
                 labels.append(label)
                 read.append(f)
             except Exception as exc:  # PIL raises many kinds for a corrupt file
                 skipped.append((str(f), f"{type(exc).__name__}: {exc}"))
     if not images:
         raise ValueError(f"{path} holds no readable images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+    if any(converted):
+        images = _common_channels(images, converted)
 
     def examples(key) -> str:
         """One file per distinct ``key(image)``, e.g. "(8, 8): a/1.png, (8, 8, 3): b/2.png"."""

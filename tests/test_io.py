@@ -233,3 +233,30 @@ def test_an_output_folder_of_arrays_is_read_through_its_manifest(tmp_path):
     with pytest.raises(ValueError, match=r"holds no images but the arrays \['real.npz', 'samples.npz'\]"):
         read_data(out)
     assert read_data(out, leave_out=("grid", "real")).X.shape == (3, 8)
+
+
+def test_a_folder_of_converted_modes_gets_one_channel_count(tmp_path, camera):
+    colour = np.stack([camera, camera[::-1], camera[:, ::-1]], -1)
+    cases = {  # folder: (images with their modes, expected sample shape)
+        "palettes": ([(colour, "RGB", "P"), (camera, "L", "P")], (64, 64, 3)),  # one colour, one grey palette
+        "la": ([(np.stack([camera, np.full_like(camera, 255)], -1), "LA", None),
+                (np.stack([camera, np.where(camera > 250, 0, 255).astype(np.uint8)], -1), "LA", None)],
+               (64, 64, 4)),  # one opaque, one with transparent pixels: both keep alpha
+        "rgb_and_la": ([(colour, "RGB", None), (np.stack([camera, np.full_like(camera, 255)], -1), "LA", None)],
+                       (64, 64, 3)),  # the folder's RGB decides
+    }
+    for folder, (images, shape) in cases.items():
+        (tmp_path / folder).mkdir()
+        for i, (array, mode, convert) in enumerate(images):
+            image = Image.fromarray(array)
+            assert image.mode == mode
+            (image.convert(convert) if convert else image).save(tmp_path / folder / f"{i}.png")
+        assert read_data(tmp_path / folder).X.shape == (2, *shape), folder
+    big_endian = tmp_path / "endian"
+    big_endian.mkdir()
+    deep = camera.astype(np.uint16) * 257
+    Image.fromarray(deep).save(big_endian / "a.png")
+    Image.fromarray(deep.astype(">u2")).save(big_endian / "b.tif")
+    X = read_data(big_endian).X
+    assert X.dtype == np.uint16 and X.dtype.isnative
+    np.testing.assert_array_equal(X[0], X[1])

@@ -129,6 +129,8 @@ def register(images, templates, *, penalty, steps, learning_rate, batch_size):
     a caller's ``tf.distribute`` scope would make variables distributed, which an update outside
     ``strategy.run`` cannot assign. Registration is per image, so it gains nothing from replicas.
     """
+    if steps < 1:
+        raise ValueError(f"steps must be a positive integer; got {steps!r}")
     beta_1, beta_2, epsilon = 0.9, 0.999, 1e-7
 
     @tf.function(reduce_retracing=True)

@@ -88,6 +88,8 @@ def test_registration_in_chunks_gives_the_same_poses():
     whole, _ = register(X, template, batch_size=1024, **options)
     chunked, _ = register(X, template, batch_size=7, **options)
     np.testing.assert_allclose(chunked, whole, atol=1e-5)
+    with pytest.raises(ValueError, match="steps must be a positive integer; got 0"):
+        register(X, template, batch_size=7, **{**options, "steps": 0})
 
 
 def test_warp_gradients_reach_the_pose():
