@@ -39,6 +39,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import OneClassSVM
+from _arguments import names_from, positive_int
 
 IMAGE_SCORES = ("auto", "reconstruction", "normalized", "topk", "ssim", "likelihood")
 TABULAR_SCORES = ("auto", "reconstruction", "normalized", "topk", "likelihood")
@@ -211,12 +212,13 @@ def table(results) -> str:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--repeats", type=int, default=3, help="seeds for the tabular rows (median)")
-    parser.add_argument("--rows", default="digits,lfw,defects,tabular")
+    parser.add_argument("--repeats", type=positive_int, default=3, help="seeds for the tabular rows (median)")
+    parser.add_argument("--rows", type=names_from("digits", "lfw", "defects", "tabular"),
+                        default="digits,lfw,defects,tabular")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="benchmarks/results-anomaly.json")
     args = parser.parse_args()
-    wanted = set(args.rows.split(","))
+    wanted = set(args.rows)
     start = time.perf_counter()
     results = []
     if "digits" in wanted:

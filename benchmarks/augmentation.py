@@ -39,6 +39,7 @@ from sklearn.mixture import GaussianMixture
 from sklearn.model_selection import StratifiedKFold
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
+from _arguments import positive_int
 
 # Recommended augmenter settings for ~10 images per class (see the README): with 100 images
 # the defaults' early stopping watches 10 validation images and stops after a few dozen
@@ -259,12 +260,12 @@ def frame_benchmark():
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--seeds", type=positive_int, default=10)
     parser.add_argument("--out", default="benchmarks/results-augmentation.json")
     parser.add_argument("--digits-vae-params", type=json.loads, default=None)
     parser.add_argument("--digits-ratio", type=float, default=DIGITS_RATIO)
     parser.add_argument("--tabular-vae-params", type=json.loads, default=None)
-    parser.add_argument("--tabular-draws", type=int, default=4)
+    parser.add_argument("--tabular-draws", type=positive_int, default=4)
     parser.add_argument("--only", choices=("digits", "tabular", "frame"), default=None)
     args = parser.parse_args()
     digits_params = DIGITS_VAE if args.digits_vae_params is None else args.digits_vae_params

@@ -20,6 +20,7 @@ from sklearn.datasets import load_breast_cancer, load_wine
 from sklearn.mixture import GaussianMixture
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
+from _arguments import positive_int
 
 DATASETS = {"breast_cancer": load_breast_cancer, "wine": load_wine}
 
@@ -52,7 +53,7 @@ def run_flow(X_train, X_test, seed, params):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=positive_int, default=3)
     parser.add_argument("--out", default="benchmarks/results-density.json")
     parser.add_argument("--flow-types", default="realnvp,maf", help="comma-separated Flow flow_type values")
     parser.add_argument("--flow-params", type=json.loads, default={}, help="JSON of other Flow parameters")

@@ -32,6 +32,7 @@ import numpy as np
 from sklearn.datasets import load_digits
 from sklearn.mixture import GaussianMixture
 from sklearn.model_selection import train_test_split
+from _arguments import names_from, positive_int
 
 D = 64
 LEVELS = 17
@@ -127,9 +128,10 @@ def run_model(name, X_train, y_train, X_test, y_test, seed, params=None, judge=N
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=positive_int, default=3)
     parser.add_argument("--out", default="benchmarks/results-digits.json")
-    parser.add_argument("--models", default="vae,flow", help="comma-separated: vae, flow, gan")
+    parser.add_argument("--models", type=names_from("vae", "flow", "gan"), default="vae,flow",
+                        help="comma-separated: vae, flow, gan")
     parser.add_argument("--vae-params", type=json.loads, default={},
                         help='JSON of VAE parameters to change from the defaults, e.g. \'{"patience": 10}\'')
     parser.add_argument("--flow-params", type=json.loads, default={}, help="JSON of Flow parameters")
@@ -148,7 +150,7 @@ def main():
     labels = {"vae": ("VAE (conditional, conv, IWAE k=1000)", "IWAE", args.vae_params),
               "flow": ("Flow (conditional, RealNVP)", "dequantised", args.flow_params),
               "gan": ("GAN (conditional, WGAN-GP, EMA)", None, args.gan_params)}
-    for name in args.models.split(","):
+    for name in args.models:
         title, bound, params = labels[name]
         runs = [run_model(name, X_train, y_train, X_test, y_test, seed, params, judge) for seed in range(args.repeats)]
         med = {k: float(np.median([r[k] for r in runs])) for k in runs[0]}

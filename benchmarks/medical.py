@@ -47,6 +47,7 @@ import warnings
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
+from _arguments import positive_int
 
 CT_FILES = ("CT_small.dcm", "693_J2KI.dcm", "J2K_pixelrep_mismatch.dcm")
 BLOCK, PATCH = 64, 32
@@ -237,7 +238,7 @@ def table(results: dict) -> str:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--seeds", type=positive_int, default=3)
     parser.add_argument("--epochs-scale", type=float, default=1.0, help="multiply every generator's epochs")
     parser.add_argument("--out", default="benchmarks/results-medical.json")
     args = parser.parse_args()

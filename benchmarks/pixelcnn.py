@@ -35,6 +35,7 @@ import numpy as np
 
 # The digits protocol itself: the same split and bits/dim as benchmarks/digits.py.
 from digits import LEVELS, D, bits_per_dim, split
+from _arguments import positive_int
 
 
 def median_time(fn, repeats):
@@ -147,7 +148,7 @@ def tfp_pixelcnn(X_train, y_train, X_test, y_test, epochs, repeats, seed=0):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=positive_int, default=3)
     parser.add_argument("--tfp-epochs", type=int, default=30)
     parser.add_argument("--params", type=json.loads, default={}, help="JSON of PixelCNN parameters to change")
     parser.add_argument("--out", default="benchmarks/results-pixelcnn.json")

@@ -56,6 +56,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 from sklearn.datasets import load_digits  # noqa: E402
 from sklearn.model_selection import train_test_split  # noqa: E402
+from _arguments import positive_int
 
 BATCH = 128
 RATIO = 0.5
@@ -360,7 +361,7 @@ def table(results: dict) -> str:
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=positive_int, default=3)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--placement", action="store_true", help="only check GPU placement")
     parser.add_argument("--skip-distributed", action="store_true")
