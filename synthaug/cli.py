@@ -843,7 +843,9 @@ def detect(data, output, model_path, train_path, score, contamination, top_k, ep
     decision = scores - detector.offset_
     flagged = np.flatnonzero(~(decision >= 0))  # NaN: outlier, as in predict
     is_image = ds.X.ndim >= 3
-    mapped = flagged[np.argsort(scores[flagged], kind="stable")][:max_maps] if is_image else []
+    # the most abnormal first; a sample scored NaN (no score at all) before every scored one
+    order = np.argsort(np.nan_to_num(scores[flagged], nan=-np.inf), kind="stable")
+    mapped = flagged[order][:max_maps] if is_image else []
     from synthaug.io import listed_outputs
 
     previous = listed_outputs(output) if overwrite else set()

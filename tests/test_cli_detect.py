@@ -187,3 +187,23 @@ def test_detect_resizes_mixed_sizes_as_its_error_advises(folders, fitted_run, tm
                                        str(fitted_run / "detector.synthaug-detector"), "--resize", "8x8", "-q"])
     assert resized.exit_code == 0, resized.output
     assert len(read_csv(tmp_path / "b" / "scores.csv")) == 5
+
+
+def test_a_sample_scored_nan_is_flagged_and_mapped_first(folders, fitted_run, tmp_path, monkeypatch):
+    from synthaug.integrations.anomaly import ReconstructionAnomalyDetector
+
+    scored = ReconstructionAnomalyDetector.score_samples
+
+    def one_nan(self, X):  # as if the generator could not score the third image
+        scores = scored(self, X)
+        scores[2] = np.nan
+        return scores
+
+    monkeypatch.setattr(ReconstructionAnomalyDetector, "score_samples", one_nan)
+    out = tmp_path / "nan"
+    result = CliRunner().invoke(cli, ["detect", str(folders / "mixed"), "-o", str(out), "--model",
+                                      str(fitted_run / "detector.synthaug-detector"), "--max-maps", "1", "-q"])
+    assert result.exit_code == 0, result.output
+    rows = read_csv(out / "scores.csv")
+    assert rows[2]["outlier"] == "1" and rows[2]["heatmap"] != ""
+    assert sum(r["heatmap"] != "" for r in rows) == 1
