@@ -531,16 +531,15 @@ def evaluate(real, synthetic, output, n_samples, test_data, seed, resize, log_li
     if metrics_path is not None and metrics_path.resolve() == output.resolve():
         raise click.BadParameter(f"{metrics_path} is also the report (-o); give the metrics their own file",
                                  param_hint="--metrics")
-    written = {output.resolve()} | ({metrics_path.resolve()} if metrics_path is not None else set())
     for path, what in ((real, "REAL"), (synthetic, "SYNTHETIC_OR_MODEL"), (test_data, "--test")):
-        if path is not None and path.resolve() in written:
-            raise click.BadParameter(f"{path} is the input {what}; an output may not replace it",
-                                     param_hint="--output" if path.resolve() == output.resolve() else "--metrics")
         for out_path, hint in ((output, "--output"), (metrics_path, "--metrics")):
+            if path is None or out_path is None or not _overlaps(path, out_path):
+                continue
+            if path.resolve() == out_path.resolve():
+                raise click.BadParameter(f"{path} is the input {what}; an output may not replace it", param_hint=hint)
             # a report inside an input folder would be read as data by the next run
-            if path is not None and out_path is not None and path.is_dir() and path.resolve() in out_path.resolve().parents:
-                raise click.BadParameter(f"{out_path} is inside the input folder {what} ({path}); write it elsewhere",
-                                         param_hint=hint)
+            raise click.BadParameter(f"{out_path} is inside the input folder {what} ({path}); write it elsewhere",
+                                     param_hint=hint)
     from synthaug.evaluation import evaluate as run_evaluation
     from synthaug.io import atomic_write_bytes
 
@@ -841,7 +840,8 @@ def detect(data, output, model_path, train_path, score, contamination, top_k, ep
     except ValueError as exc:
         _fail(f"DIR: {exc}")
     decision = scores - detector.offset_
-    flagged = np.flatnonzero(~(decision >= 0))  # NaN: outlier, as in predict
+    outlier = ~(decision >= 0)  # NaN: outlier, as in predict
+    flagged = np.flatnonzero(outlier)
     is_image = ds.X.ndim >= 3
     # the most abnormal first; a sample scored NaN (no score at all) before every scored one
     order = np.argsort(np.nan_to_num(scores[flagged], nan=-np.inf), kind="stable")
@@ -862,7 +862,7 @@ def detect(data, output, model_path, train_path, score, contamination, top_k, ep
     writer.writerow(["file", "label", "score", "decision", "outlier", "heatmap"])
     for i, name in enumerate(names):
         label = "" if ds.y is None else ds.y[i]
-        writer.writerow([name, label, f"{scores[i]:.6g}", f"{decision[i]:.6g}", int(not decision[i] >= 0),
+        writer.writerow([name, label, f"{scores[i]:.6g}", f"{decision[i]:.6g}", int(outlier[i]),
                          heatmaps.get(i, "")])
     atomic_write_bytes(output / "scores.csv", table.getvalue().encode())
     written = ["scores.csv"] + (["maps/"] if heatmaps else [])

@@ -96,8 +96,7 @@ def batch_mean(values, axis=None):
     short last batch can leave a replica an empty slice (one example, two replicas), and a NaN
     there would stop training as diverged. Track such means with ``sample_weight=batch_weight(data)``,
     so an empty slice counts for nothing."""
-    from keras import ops
-
+    ops = keras.ops
     total = ops.sum(values, axis=axis)
     count = ops.size(values) if axis is None else ops.shape(values)[axis]
     return total / ops.maximum(ops.cast(count, total.dtype), 1.0)
@@ -106,10 +105,8 @@ def batch_mean(values, axis=None):
 def batch_weight(data):
     """A batch's weight in the epoch's mean of batch losses: 1, or 0 for a replica's empty slice
     (features, or (features, labels)). Each batch counts once, as Keras' plain mean does."""
-    from keras import ops
-
     x = data[0] if isinstance(data, (tuple, list)) else data
-    return ops.cast(ops.shape(x)[0] > 0, "float32")
+    return keras.ops.cast(keras.ops.shape(x)[0] > 0, "float32")
 
 
 class BuiltModelMixin:
